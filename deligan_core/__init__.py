@@ -1,0 +1,21 @@
+"""deligan_core: DeLiGAN (CVPR 2017) and its baselines in plain PyTorch, for limited, diverse data.
+
+Public surface: configuration, the trainer with its evaluation hook, checkpoints and `load`.
+It never imports Ray, Optuna or MLflow: the study harness (`study/`) wraps it.
+"""
+
+from deligan_core.checkpoint import CheckpointError
+from deligan_core.config import ConfigError, DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from deligan_core.data import DataSplit, load_dataset
+from deligan_core.latent import MixtureLatent, NormalLatent
+from deligan_core.loading import TrainedGenerator, load
+from deligan_core.models import MODELS, build_models
+from deligan_core.trainer import DivergenceError, EvalEvent, Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError", "ConfigError", "DataConfig", "DataSplit", "DivergenceError", "EvalEvent", "MODELS",
+    "MixtureLatent", "ModelConfig", "NormalLatent", "OptimConfig", "RunConfig", "TrainConfig", "TrainedGenerator",
+    "Trainer", "build_models", "load", "load_dataset",
+]

@@ -1,0 +1,173 @@
+"""MLflow: one parent run per study, exactly one nested child run per trial.
+
+Logging happens on the driver, in a Ray Tune callback, so only the driver needs the tracking URI and
+an embedded SQLite store works. A trial's run is found again by its `deligan.trial_id` tag, so retries
+and `Tuner.restore` continue the same run instead of opening a second one (as Ray's
+MLflowLoggerCallback does after a restore). Metrics are logged as curves over trainer steps, each
+evaluation's sample grid as a PNG, the final checkpoint as an artifact (and its storage path as a tag).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from ray.tune import Callback
+from ray.tune.result import AUTO_RESULT_KEYS
+
+from deligan_core.checkpoint import CHECKPOINT_NAME
+from deligan_core.config import RunConfig
+from study.search import COMPLETE, DIVERGED_KEY, FAIL, FINAL_KEY, trial_outcome
+from study.spec import StudySpec
+from study.trainable import SAMPLES_PREFIX
+
+TAG_STUDY_DIR = "deligan.study_dir"
+TAG_ROLE = "deligan.role"
+TAG_TRIAL = "deligan.trial_id"
+TRIAL_TAGS = ("cell", "seed", "device", "gpu_ids", "cuda_visible_devices", "node_ip", "hostname")
+NOT_METRICS = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", FINAL_KEY, DIVERGED_KEY, "seed"}
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> {"a.b": value}."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """The id of the named MLflow experiment, created when missing."""
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found else client.create_experiment(name)
+
+
+def open_study_run(spec: StudySpec, study_dir: str, *, resume: bool) -> tuple[str, str]:
+    """(experiment id, parent run id): on resume the study's existing run, else a new one."""
+    client = MlflowClient(spec.tracking.uri)
+    exp = experiment_id(client, spec.tracking.experiment or spec.name)
+    if resume:
+        runs = client.search_runs([exp], f"tags.`{TAG_STUDY_DIR}` = '{study_dir}' and tags.`{TAG_ROLE}` = 'study'")
+        if runs:
+            client.update_run(runs[0].info.run_id, status="RUNNING")
+            return exp, runs[0].info.run_id
+    run = client.create_run(exp, run_name=spec.name, tags={TAG_STUDY_DIR: study_dir, TAG_ROLE: "study"})
+    resolved = RunConfig.from_dict(spec.base_config(), source=spec.source).to_dict()
+    study_params = {"objective": f"{spec.objective.metric} ({spec.objective.mode})", "grid": spec.grid,
+                    "search": {n: p.model_dump(by_alias=True, exclude_defaults=True) for n, p in spec.search.items()},
+                    "trials_per_cell": spec.trials_per_cell, "seeds": spec.seeds, "sampler": spec.sampler.model_dump(),
+                    "scheduler": spec.scheduler.model_dump(), "resources": spec.resources.model_dump(),
+                    "cells": len(spec.cells())}
+    params = {**flatten(resolved, "run."), **{f"study.{k}": v for k, v in study_params.items()}}
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    client.log_text(run.info.run_id, spec.text, Path(spec.source).name)
+    return exp, run.info.run_id
+
+
+def close_study_run(uri: str, run_id: str, status: str) -> None:
+    """End the study's parent run (FINISHED, KILLED or FAILED)."""
+    MlflowClient(uri).set_terminated(run_id, status=status)
+
+
+class TrialTracker(Callback):
+    """Ray Tune callback: one child run per trial under the study's parent run."""
+
+    def __init__(self, uri: str, experiment: str, parent_run_id: str, *, metric: str, log_checkpoints: bool) -> None:
+        self.uri, self.experiment, self.parent = uri, experiment, parent_run_id
+        self.metric, self.log_checkpoints = metric, log_checkpoints
+        self._client: MlflowClient | None = None
+        self._runs: dict[str, str] = {}
+        self._last_step: dict[str, float] = {}
+        self._tags: dict[str, dict[str, str]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None, "_runs": {}, "_last_step": {}, "_tags": {}}
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(self.uri)
+        return self._client
+
+    def run_id(self, trial) -> str:
+        """The trial's child run: cached, else found by tag, else created (with its params)."""
+        if trial.trial_id in self._runs:
+            return self._runs[trial.trial_id]
+        found = self.client.search_runs(
+            [self.experiment], f"tags.`{TAG_TRIAL}` = '{trial.trial_id}' and tags.`mlflow.parentRunId` = '{self.parent}'")
+        if found:
+            run_id = found[0].info.run_id
+            history = self.client.get_metric_history(run_id, "step")
+            self._last_step[trial.trial_id] = max((m.value for m in history), default=-1)
+        else:
+            config = trial.config
+            tags = {"mlflow.parentRunId": self.parent, TAG_TRIAL: trial.trial_id, TAG_ROLE: "trial",
+                    "cell": config["cell"], "seed": str(config["seed"])}
+            run_id = self.client.create_run(self.experiment, run_name=f"{config['cell']}/{trial.trial_id}",
+                                            tags=tags).info.run_id
+            params = {**config["params"], **flatten(config["run"], "run.")}
+            self.client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+            self._last_step[trial.trial_id] = -1
+        self._runs[trial.trial_id] = run_id
+        return run_id
+
+    def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
+        self.client.update_run(self.run_id(trial), status="RUNNING")
+
+    on_trial_restore = on_trial_start
+
+    def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
+        run_id = self.run_id(trial)
+        step = result.get("step", -1)
+        if step <= self._last_step.get(trial.trial_id, -1):
+            return  # re-run after a restore from an earlier checkpoint: that step is logged already
+        self._last_step[trial.trial_id] = step
+        metrics = [Metric(k, float(v), int(result.get("timestamp", 0) * 1000), int(step))
+                   for k, v in result.items()
+                   if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        tags = {k: str(result[k]) for k in TRIAL_TAGS if k in result}
+        new_tags = {k: v for k, v in tags.items() if self._tags.get(trial.trial_id, {}).get(k) != v}
+        self._tags.setdefault(trial.trial_id, {}).update(new_tags)
+        self.client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in new_tags.items()])
+
+    def on_checkpoint(self, iteration: int, trials: list, trial, checkpoint, **info) -> None:
+        with checkpoint.as_directory() as directory:
+            for png in sorted(Path(directory).glob(f"{SAMPLES_PREFIX}*.png")):
+                self.client.log_artifact(self.run_id(trial), str(png), "samples")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
+        run_id = self.run_id(trial)
+        result = trial.last_result or {}
+        outcome = trial_outcome(result, self.metric)
+        tags = {"outcome": "diverged" if result.get(DIVERGED_KEY) else outcome}
+        if result.get("failure"):
+            tags["failure"] = str(result["failure"])[:5000]
+        if trial.checkpoint is not None:
+            tags["checkpoint_path"] = f"{trial.checkpoint.path}/{CHECKPOINT_NAME}"
+            if self.log_checkpoints and outcome == COMPLETE:
+                with trial.checkpoint.as_directory() as directory:
+                    self.client.log_artifact(run_id, str(Path(directory) / CHECKPOINT_NAME), "checkpoint")
+        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        self.client.set_terminated(run_id, status="FAILED" if outcome == FAIL else "FINISHED")
+
+    def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
+        self.client.log_batch(self.run_id(trial), tags=[RunTag("retries", str(trial.run_metadata.num_failures)),
+                                                        RunTag("last_error", _error_text(trial))])
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        run_id = self.run_id(trial)
+        self.client.log_batch(run_id, tags=[RunTag("outcome", "error"), RunTag("failure", _error_text(trial))])
+        self.client.set_terminated(run_id, status="FAILED")
+
+
+def _error_text(trial) -> str:
+    path = trial.error_file
+    if not path or not Path(path).is_file():
+        return "unknown error"
+    lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+    return "\n".join(lines[-3:])[:5000]
