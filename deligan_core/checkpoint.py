@@ -1,7 +1,7 @@
 """Checkpoint files: one versioned dict, written atomically, read back with ``weights_only=True``.
 
 Keys: format_version, kind, config (resolved RunConfig dict), model_args, generator (network
-weights), latent (mu / sigma), discriminator, opt_g, opt_d, sched_g, sched_d, step, rng, data,
+weights), latent (mu / sigma), discriminator, opt_g, opt_d, step, rng, data,
 schedule_state.
 """
 

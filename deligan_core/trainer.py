@@ -112,9 +112,7 @@ class Trainer:
         betas = (o.beta1, o.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr_d, betas=betas)
-        decay = _linear_decay(o.decay_start, t.steps)
-        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, decay)
-        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, decay)
+        self.lr_factor = _linear_decay(o.decay_start, t.steps)
         self.real = self.data.train_x.to(self.device)
         self.policies = augment_policies(t.diffaugment)
         if self.policies and self.real.dim() != 4:
@@ -154,6 +152,10 @@ class Trainer:
     def train_step(self) -> dict[str, Tensor]:
         """One step: (1) update D, (2) update G, by the fixed ratio or the loss-threshold schedule."""
         o, batch = self.config.optim, self.config.train.batch_size
+        factor = self.lr_factor(self.step)  # the lr schedule is a function of the step alone
+        for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
         if o.schedule == "threshold":  # official toy/MNIST scripts: train whichever side is losing
             train_d = self.last_losses["loss_d"] > o.threshold * self.last_losses["loss_g"]
             d_steps, g_steps = (1, 0) if train_d else (0, 1)
@@ -164,10 +166,8 @@ class Trainer:
             stats.update(self._update_d(batch))
         for _ in range(g_steps):
             stats.update(self._update_g(batch))
-        self.sched_g.step()
-        self.sched_d.step()
         if o.schedule == "threshold":
-            self.last_losses.update({k: float(stats[k]) for k in ("loss_d", "loss_g") if k in stats})
+            self.last_losses.update({k: float(stats[k].detach()) for k in ("loss_d", "loss_g") if k in stats})
         return stats
 
     # ---- loop ----------------------------------------------------------------------------------
@@ -206,7 +206,7 @@ class Trainer:
         if sigma is not None:
             metrics["sigma_mean"] = float(sigma.detach().abs().mean())
             metrics["sigma_min"] = float(sigma.detach().abs().min())
-        metrics["lr_g"] = self.sched_g.get_last_lr()[0]
+        metrics["lr_g"] = self.config.optim.lr_g * self.lr_factor(self.step)
         if self.evaluator is not None:
             metrics.update(self.evaluator(self))
         return metrics
@@ -238,7 +238,6 @@ class Trainer:
             "latent": {k[len("latent."):]: v for k, v in g_state.items() if k.startswith("latent.")},
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
             "step": self.step,
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
@@ -262,8 +261,6 @@ class Trainer:
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.sched_g.load_state_dict(state["sched_g"])
-        self.sched_d.load_state_dict(state["sched_d"])
         self.step = int(state["step"])
         self.last_losses = dict(state["schedule_state"])
         torch.set_rng_state(state["rng"]["torch"].cpu())

@@ -17,6 +17,7 @@ import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
+import optuna
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
@@ -114,9 +115,16 @@ class StudySearch(Searcher):
             mean = sum(v for _, v in group.outcomes.values()) / len(states)
             searcher.on_trial_complete(key, result={self.metric: mean})
 
-    def optuna_study(self, cell: str):
-        """The Optuna study of a cell (for inspection and tests)."""
+    def optuna_study(self, cell: str) -> optuna.Study:
+        """The Optuna study of a cell."""
         return self.optuna[cell]._ot_study
+
+    def optuna_trial(self, trial_id: str) -> optuna.trial.FrozenTrial:
+        """The Optuna trial behind a Ray trial (shared by the seeds of one suggestion)."""
+        key = self.group_of[trial_id]
+        cell = self.groups[key].cell
+        number = self.optuna[cell]._ot_trials[key].number
+        return self.optuna_study(cell).trials[number]
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -125,6 +133,13 @@ class StudySearch(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             self.__dict__.update(pickle.load(f))
+
+
+def load_search(study_dir: str) -> StudySearch:
+    """The searcher state Tune saved in a study directory (its per-cell Optuna studies included)."""
+    search = StudySearch.__new__(StudySearch)
+    search.restore_from_dir(str(study_dir))
+    return search
 
 
 def trial_config(spec: StudySpec, cell: str, params: dict[str, Any], seed: int) -> dict[str, Any]:

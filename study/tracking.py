@@ -26,7 +26,7 @@ from study.trainable import SAMPLES_PREFIX
 TAG_STUDY_DIR = "deligan.study_dir"
 TAG_ROLE = "deligan.role"
 TAG_TRIAL = "deligan.trial_id"
-TRIAL_TAGS = ("cell", "seed", "device", "gpu_ids", "cuda_visible_devices", "node_ip", "hostname")
+TRIAL_TAGS = ("cell", "seed", "device", "gpu_ids", "cuda_visible_devices", "node_ip", "node_id", "hostname")
 NOT_METRICS = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", FINAL_KEY, DIVERGED_KEY, "seed"}
 
 

@@ -44,6 +44,7 @@ def train_trial(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as directory:
             trainer.restore(Path(directory) / CHECKPOINT_NAME)
     info = {"cell": config["cell"], "seed": config["seed"], "device": device, "restored_from": trainer.step,
+            "node_id": ray.get_runtime_context().get_node_id(),
             "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
     crash_at = int(os.environ.get(CRASH_ENV, "0")) if checkpoint is None else 0

@@ -1,0 +1,164 @@
+"""`python -m study.launch SPEC.yaml [--address auto|ray://HOST:PORT] [--resume] [--storage PATH_OR_URI]`.
+
+Without flags the study runs on a local Ray instance sized to this machine, MLflow logs to the embedded
+SQLite file of the study's `tracking.uri`, and trials are kept under `storage/name`. `--address` joins a
+running cluster (`auto`: the one this machine belongs to; `ray://`: through Ray Client). On a cluster of
+several nodes, `storage` must be a path every node sees (checked) or a URI (s3://, gs://, ...), and
+`tracking.uri` an MLflow server (http://...). `--resume` continues an interrupted study: finished
+trials are kept, unfinished ones continue from their last checkpoint, the trial count is unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+from ray import tune
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from study.best import write_best_marker
+from study.results import SPEC_NAME, TrialRecord, cell_table, trial_records
+from study.search import StudySearch, make_scheduler
+from study.spec import SpecError, StudySpec, load_spec
+from study.tracking import TrialTracker, close_study_run, open_study_run
+from study.trainable import train_trial
+
+INTERRUPTED_EXIT = 130
+
+
+class StudyError(RuntimeError):
+    """The study cannot start here: storage or tracking unfit for the cluster, or directory conflicts."""
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    """What `run_study` returns."""
+
+    study_dir: str
+    records: list[TrialRecord]
+    interrupted: bool
+    parent_run_id: str
+    best_checkpoint: Path | None
+
+
+def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = False,
+              storage: str | None = None) -> StudyOutcome:
+    """Run (or resume) a study to its end or to an interruption; print a table per cell."""
+    root = _storage_root(storage or spec.storage)
+    study_dir = f"{root}/{spec.name}" if "://" in root else str(Path(root) / spec.name)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address or "local")
+    try:
+        check_cluster(spec, root, explicit=storage is not None or "storage" in spec.model_fields_set)
+        exists = tune.Tuner.can_restore(study_dir)
+        if resume and not exists:
+            raise StudyError(f"{study_dir}: nothing to resume (no study there); run without --resume to start it")
+        if not resume and exists:
+            raise StudyError(f"{study_dir}: a study of this name exists; continue it with --resume, or change "
+                             f"`name`/`storage`")
+        if not resume and "://" not in study_dir:
+            Path(study_dir).mkdir(parents=True, exist_ok=True)
+            (Path(study_dir) / SPEC_NAME).write_text(spec.text)
+        experiment, parent = open_study_run(spec, study_dir, resume=resume)
+        trainable = tune.with_resources(train_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+        if resume:
+            tuner = tune.Tuner.restore(study_dir, trainable=trainable, resume_unfinished=True)
+        else:
+            tracker = TrialTracker(spec.tracking.uri, experiment, parent, metric=spec.objective.metric,
+                                   log_checkpoints=spec.tracking.log_checkpoints)
+            tuner = tune.Tuner(trainable, tune_config=_tune_config(spec), run_config=tune.RunConfig(
+                name=spec.name, storage_path=root, callbacks=[tracker], verbose=1,
+                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+        tuner.fit()
+        records = trial_records(study_dir, spec)
+        interrupted = any(r.outcome == "unfinished" for r in records)
+        print(f"\nstudy {spec.name}: {len(records)} trials in {study_dir}\n{cell_table(records, spec)}")
+        best = write_best_marker(study_dir) if "://" not in study_dir else None
+        if best is not None:
+            print(f"best checkpoint: {best}")
+        if interrupted:
+            print(f"interrupted: continue with  python -m study.launch {spec.source} --resume"
+                  + (f" --storage {storage}" if storage else ""))
+        close_study_run(spec.tracking.uri, parent, "KILLED" if interrupted else "FINISHED")
+        return StudyOutcome(study_dir, records, interrupted, parent, best)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _tune_config(spec: StudySpec) -> tune.TuneConfig:
+    total = len(spec.cells()) * spec.trials_per_cell_total
+    return tune.TuneConfig(search_alg=StudySearch(spec), scheduler=make_scheduler(spec), num_samples=total,
+                           max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+                           trial_dirname_creator=trial_dirname)
+
+
+def trial_dirname(trial) -> str:
+    """Short trial directory names: the trial id (its config is in params.json and MLflow)."""
+    return f"trial_{trial.trial_id}"
+
+
+def _storage_root(storage: str) -> str:
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def check_cluster(spec: StudySpec, storage_root: str, *, explicit: bool) -> None:
+    """On a cluster of several nodes: storage shared by every node, and an MLflow tracking server."""
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    if len(nodes) <= 1:
+        return
+    scheme = spec.tracking.uri.split(":", 1)[0]
+    if scheme not in ("http", "https", "databricks"):
+        raise StudyError(f"{spec.source}: tracking.uri = {spec.tracking.uri!r}: this cluster has {len(nodes)} nodes; "
+                         f"use an MLflow tracking server (http://HOST:PORT, started with `mlflow server`), "
+                         f"SQLite and file stores are single-machine")
+    if "://" in storage_root:
+        return
+    if not explicit:
+        raise StudyError(f"{spec.source}: storage: this cluster has {len(nodes)} nodes; give a path every node "
+                         f"sees (shared file system) or a URI (s3://, gs://) with `storage:` or --storage")
+    Path(storage_root).mkdir(parents=True, exist_ok=True)
+    marker = Path(storage_root) / f".storage-check-{uuid.uuid4().hex}"
+    marker.write_text("")
+    try:
+        seen = ray.get([_exists.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                        .remote(str(marker)) for n in nodes])
+    finally:
+        marker.unlink()
+    blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, seen) if not ok]
+    if blind:
+        raise StudyError(f"storage {storage_root!r} is not visible from nodes {blind}; use a shared file system "
+                         f"path mounted at the same place on every node, or a URI (s3://, gs://)")
+
+
+@ray.remote(num_cpus=0)
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m study.launch", description=__doc__.splitlines()[0])
+    parser.add_argument("spec", help="the study file (YAML)")
+    parser.add_argument("--address", help="Ray cluster to join: auto, or ray://HOST:PORT (default: local Ray)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted study of this file")
+    parser.add_argument("--storage", help="where studies are kept (path every node sees, or URI); "
+                                          "overrides the file's `storage`")
+    args = parser.parse_args(argv)
+    try:
+        spec = load_spec(args.spec)
+        outcome = run_study(spec, address=args.address, resume=args.resume, storage=args.storage)
+    except (SpecError, StudyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return INTERRUPTED_EXIT if outcome.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Checkpoints: atomic, self-describing files; `load` rebuilds a generator from the file alone."""
+
+import pytest
+import torch
+
+from deligan_core import CheckpointError, RunConfig, Trainer, load
+from deligan_core.checkpoint import BEST_MARKER, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
+    trainer = Trainer(RunConfig.from_dict({"data": {"dataset": "digits", "per_class": 10},
+                                           "model": {"components": 7},
+                                           "train": {"steps": 5, "eval_every": 5, "threads": 1, "eval_samples": 0}}))
+    trainer.fit()
+    trainer.save(path)
+    return trainer, path
+
+
+def test_load_sample_with_seed_is_identical(trained):
+    trainer, path = trained
+    g = load(path)
+    assert torch.equal(g.sample(64, seed=3), load(path).sample(64, seed=3))
+    assert torch.equal(g.sample(64, seed=3), trainer.sample(64, seed=3))  # same as the live generator
+    assert not torch.equal(g.sample(64, seed=3), g.sample(64, seed=4))
+    x = g.sample(2500, seed=0)  # several internal batches
+    assert x.shape == (2500, 1, 8, 8) and x.min() >= -1 and x.max() <= 1
+
+
+def test_loaded_generator_exposes_config_and_components(trained):
+    _, path = trained
+    g = load(path)
+    assert g.config.data.dataset == "digits" and g.config.model.components == 7
+    assert g.config.train.batch_size == 50  # resolved family default stored in the checkpoint
+    assert g.components == 7 and g.step == 5
+    comp = g.sample_component(3, 10, seed=0)
+    assert comp.shape == (10, 1, 8, 8)
+    with pytest.raises(ValueError, match="out of range"):
+        g.sample_component(7, 1)
+
+
+def test_sample_component_draws_from_that_component_only(tmp_path):
+    trainer = Trainer(RunConfig.from_dict({"data": {"dataset": "ring8"}, "model": {"components": 4, "sigma_init": 0.0},
+                                           "train": {"steps": 1, "eval_every": 1, "eval_samples": 0}}))
+    trainer.save(tmp_path / "c.pt")
+    g = load(tmp_path / "c.pt")
+    x = g.sample_component(2, 50, seed=0)
+    assert torch.allclose(x, x[:1].expand_as(x), atol=1e-6)  # sigma 0: one point per component
+
+
+def test_gan_has_no_components(tmp_path):
+    trainer = Trainer(RunConfig.from_dict({"data": {"dataset": "ring8"}, "model": {"model": "gan"},
+                                           "train": {"steps": 1, "eval_every": 1, "eval_samples": 0}}))
+    trainer.save(tmp_path / "g.pt")
+    with pytest.raises(ValueError, match="no components"):
+        load(tmp_path / "g.pt").sample_component(0, 1)
+
+
+def test_directory_and_best_marker_resolve(trained, tmp_path):
+    _, path = trained
+    assert load(path.parent).path == path
+    (tmp_path / BEST_MARKER).write_text(str(path))
+    assert load(tmp_path).path == path
+
+
+def test_corrupt_truncated_and_foreign_files_give_clear_errors(trained, tmp_path):
+    _, path = trained
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[:1000])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model": torch.zeros(2)}, foreign)
+    for bad in (truncated, garbage, foreign, tmp_path / "missing.pt"):
+        with pytest.raises(CheckpointError, match=str(bad.name)):
+            load(bad)
+
+
+def test_other_format_version_is_named(tmp_path):
+    path = tmp_path / "old.pt"
+    save_checkpoint({"format_version": 99}, path)
+    with pytest.raises(CheckpointError, match="format_version 99"):
+        load(path)
+
+
+def test_pickled_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"kind": "deligan_core.checkpoint", "x": Evil()}, path)
+    with pytest.raises(CheckpointError, match="evil.pt"):
+        load(path)
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(trained, tmp_path):
+    trainer, _ = trained
+    path = tmp_path / "a.pt"
+    trainer.save(path)
+    trainer.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]

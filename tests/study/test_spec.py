@@ -1,0 +1,122 @@
+"""Study files: what is accepted, how names map onto RunConfig, and errors naming file, key, value, allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deligan_core import RunConfig
+from study.spec import SpecError, config_key, load_spec, parse_spec
+from tests.study.conftest import SPACES, study_file
+
+SHIPPED = sorted(p.name for p in SPACES.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_study_files_validate_and_every_cell_builds_a_run_config(name: str) -> None:
+    spec = load_spec(SPACES / name)
+    assert spec.name and spec.cells()
+    for cell in spec.cells():
+        RunConfig.from_dict(spec.run_dict(cell.values), source=name)
+
+
+def test_shipped_set_is_complete() -> None:
+    assert {"smoke.yaml", "toy.yaml", "small_data.yaml", "paper_mnist.yaml"} <= set(SHIPPED)
+
+
+def test_grid_cells_are_the_product_in_file_order_and_map_onto_run_config(tmp_path: Path) -> None:
+    spec = load_spec(study_file(tmp_path, grid={"per_class": [10, 50], "model": ["gan", "deligan"]},
+                                data={"dataset": "digits"}))
+    keys = [c.key for c in spec.cells()]
+    assert keys == ["per_class=10,model=gan", "per_class=10,model=deligan",
+                    "per_class=50,model=gan", "per_class=50,model=deligan"]
+    run = spec.run_dict({**spec.cells()[3].values, "lr_g": 3e-4, "sigma_reg": 0.5}, seed=2)
+    assert run["data"]["per_class"] == 50 and run["model"]["model"] == "deligan"
+    assert run["optim"]["lr_g"] == 3e-4 and run["model"]["sigma_reg"] == 0.5
+    assert run["train"]["seed"] == 2
+
+
+def test_short_and_dotted_names() -> None:
+    assert config_key("components") == "model.components"
+    assert config_key("lr_g") == "optim.lr_g"
+    assert config_key("per_class") == "data.per_class"
+    assert config_key("train.seed") == "train.seed"
+    with pytest.raises(KeyError, match="seed"):  # in data and train: must be dotted
+        config_key("seed")
+
+
+def test_a_plain_search_without_grid_has_one_cell(tmp_path: Path) -> None:
+    spec = load_spec(study_file(tmp_path, grid=None, search={
+        "per_class": {"choice": [5, 10]}, "lr_g": {"float": [1e-4, 1e-3], "log": True}},
+        data={"dataset": "digits"}))
+    assert [c.key for c in spec.cells()] == ["all"]
+    assert spec.trials_per_cell_total == spec.trials_per_cell
+
+
+def _error(tmp_path: Path, **changes) -> str:
+    path = study_file(tmp_path, **changes)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert message.startswith(str(path)), message
+    return message
+
+
+SMOKE = yaml.safe_load((SPACES / "smoke.yaml").read_text())
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"objective": {"metric": "m_is", "mode": "maximise"}}, ["objective.mode", "'maximise'", "'max' or 'min'"]),
+    ({"objective": {"metric": "m-is", "mode": "max"}}, ["objective.metric", "'m-is'", "m_is"]),
+    ({"sheduler": {"type": "asha"}}, ["unknown key 'sheduler'", "scheduler"]),
+    ({"scheduler": {"type": "asha", "grace": 10}}, ["'scheduler.grace'", "grace_period"]),
+    ({"scheduler": {"type": "hyperband"}}, ["scheduler.type", "'hyperband'", "'asha' or 'fifo'"]),
+    ({"train": {"steps": 60, "eval_evry": 20}}, ["eval_evry", "train", "eval_every"]),
+    ({"train": {"steps": "many"}}, ["train.steps", "'many'", "int"]),
+    ({"model": {"model": "deligan", "threads": 2}}, ["threads", "model", "components"]),
+    ({"train": {"steps": 60, "threads": 2}}, ["train.threads", "set by the study"]),
+    ({"grid": {"model": ["gan", "delligan"]}}, ["grid.model[1]", "'delligan'", "deligan", "ensemble-gan"]),
+    ({"grid": {"modle": ["gan"]}}, ["grid.modle", "'modle'", "model", "per_class"]),
+    ({"search": {"lr_x": {"float": [1e-4, 1e-3]}}}, ["search.lr_x", "'lr_x'", "lr_g"]),
+    ({"search": {"lr_g": {"float": [1e-3, 1e-4]}}}, ["search.lr_g", "low <= high"]),
+    ({"search": {"lr_g": {"float": [0.0, 1e-3], "log": True}}}, ["search.lr_g", "low > 0"]),
+    ({"search": {"lr_g": {"float": [1e-4, 1e-3], "int": [1, 2]}}}, ["search.lr_g", "exactly one of"]),
+    ({"search": {"lr_g": {"float": [1e-4, 1e-3], "wehn": {}}}}, ["'search.lr_g.wehn'", "when", "baseline"]),
+    ({"search": {"components": {"float": [2, 9]}}}, ["search.components.float", "not a float field", "int"]),
+    ({"search": {"components": {"int": [0, 9]}}}, ["search.components.int[0]", "model.components", ">= 1"]),
+    ({"search": {"sigma_mode": {"choice": ["learned", "frozen"]}}},
+     ["search.sigma_mode.choice[1]", "'frozen'", "unpenalised"]),
+    ({"search": {"components": {"int": [2, 9], "when": {"modell": "deligan"}}}},
+     ["search.components.when.modell", "'modell'", "allowed"]),
+    ({"search": {"components": {"int": [2, 9], "when": {"lr_g": 1e-4}}, "lr_g": {"float": [1e-4, 1e-3]}}},
+     ["search.components.when.lr_g", "listed before it"]),
+    ({"search": {"model": {"choice": ["gan"]}}}, ["search.model", "already a grid dimension"]),
+    ({"search": {"components": {"int": [10, 20]}}}, ["model.components", "baseline", "8", "int in [10, 20]"]),
+    ({"search": {"lr_g": {"float": [1e-4, 1e-3], "baseline": 0.5}}}, ["search.lr_g.baseline", "0.5", "0.001"]),
+    ({"sampler": "bayes"}, ["sampler.type", "'bayes'", "'tpe'", "'grid'"]),
+    ({"sampler": "grid"}, ["sampler.type = 'grid'", "choice", "lr_g"]),
+    ({"resources": {"cpu": 0}}, ["resources.cpu", "0", "greater than 0"]),
+    ({"resources": {"cpu": 1, "gpu": 1.5}}, ["resources", "whole number"]),
+    ({"trials_per_cell": 0}, ["trials_per_cell", "0", "greater than or equal to 1"]),
+    ({"seeds": 1.5}, ["seeds", "1.5"]),
+    ({"scheduler": {"type": "asha", "grace_period": 1000}}, ["scheduler.grace_period", "1000", "train.steps"]),
+    ({"name": "my study"}, ["name", "'my study'", "pattern"]),
+    ({"name": None}, ["name is required"]),
+])
+def test_errors_name_file_key_value_and_allowed(tmp_path: Path, changes: dict, expected: list[str]) -> None:
+    message = _error(tmp_path, **changes)
+    for part in expected:
+        assert part in message, f"{part!r} missing from: {message}"
+
+
+def test_unreadable_and_non_mapping_files(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="cannot read"):
+        load_spec(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(bad)
+    with pytest.raises(SpecError, match="must be a mapping"):
+        parse_spec(["a", "list"], source="list.yaml")
