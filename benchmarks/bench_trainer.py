@@ -1,0 +1,82 @@
+"""Trainer steps/s over a bare PyTorch GAN loop of the same model and batch, run side by side.
+
+    python benchmarks/bench_trainer.py [--dataset mnist5k] [--steps 100] [--rounds 5] [--threads 1]
+
+Rounds alternate (trainer, bare, trainer, bare, ...) so machine noise hits both; the ratio of the
+medians is printed (1.0 = no overhead; target >= 0.95).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from deligan_core import RunConfig, Trainer
+from deligan_core.models import build_models
+
+
+def bare_loop(trainer: Trainer, steps: int) -> float:
+    """The textbook loop on the trainer's own model architecture, data and batch: steps/s."""
+    g, d = build_models(trainer.model_args)
+    o, batch, real_all = trainer.config.optim, trainer.config.train.batch_size, trainer.real
+    opt_g = torch.optim.Adam(g.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
+    opt_d = torch.optim.Adam(d.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
+    start = time.perf_counter()
+    for _ in range(steps):
+        real = real_all[torch.randint(len(real_all), (batch,))]
+        with torch.no_grad():
+            fake = g(batch)
+        lr_, lf = d(real).view(-1), d(fake).view(-1)
+        loss_d = F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_)) + \
+            F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        logit = d(g(batch)).view(-1)
+        loss_g = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit)) + g.sigma_penalty()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+    return steps / (time.perf_counter() - start)
+
+
+def trainer_loop(config: RunConfig, steps: int) -> float:
+    """Trainer.fit with its evaluation hook every 50 steps (losses only): steps/s."""
+    trainer = Trainer(config.replace(train={"steps": steps, "eval_every": 50, "eval_samples": 0}))
+    start = time.perf_counter()
+    trainer.fit(lambda event: None)
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--model", default="deligan")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args()
+    config = RunConfig.from_dict({"data": {"dataset": args.dataset, "per_class": 50},
+                                  "model": {"model": args.model},
+                                  "train": {"threads": args.threads, "device": args.device, "eval_samples": 0}})
+    reference = Trainer(config)
+    trainer_loop(config, 10)  # warm-up both paths
+    bare_loop(reference, 10)
+    ours, bare = [], []
+    for _ in range(args.rounds):
+        ours.append(trainer_loop(config, args.steps))
+        bare.append(bare_loop(reference, args.steps))
+    t, b = statistics.median(ours), statistics.median(bare)
+    print(f"data={args.dataset} model={args.model} batch={reference.config.train.batch_size} "
+          f"threads={args.threads} device={args.device}")
+    print(f"trainer: {t:.1f} steps/s   bare loop: {b:.1f} steps/s   (medians of {args.rounds} rounds)")
+    print(f"ratio trainer / bare = {t / b:.3f}")
+
+
+if __name__ == "__main__":
+    main()
