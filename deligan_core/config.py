@@ -12,10 +12,6 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
-MODELS = ("gan", "deligan", "gan++", "nx-gan", "moe-gan", "ensemble-gan")
-SIGMA_MODES = ("learned", "unpenalised", "fixed")
-ASSIGNMENTS = ("random", "row")
-SCHEDULES = ("fixed", "threshold")
 AUGMENTS = ("translation", "cutout", "color")
 
 

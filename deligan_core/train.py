@@ -7,58 +7,51 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 from deligan_core.checkpoint import CHECKPOINT_NAME
-from deligan_core.config import MODELS, SCHEDULES, SIGMA_MODES, ConfigError, RunConfig
+from deligan_core.config import ConfigError, RunConfig
 from deligan_core.data import list_datasets
 from deligan_core.trainer import EvalEvent, Trainer
 
-# CLI flag -> (config section, field); flags left unset keep the config's defaults
-FLAGS = {
-    "dataset": ("data", "dataset"), "per_class": ("data", "per_class"), "fraction": ("data", "fraction"),
-    "root": ("data", "root"), "data_seed": ("data", "seed"),
-    "model": ("model", "model"), "components": ("model", "components"), "z_dim": ("model", "z_dim"),
-    "sigma_mode": ("model", "sigma_mode"), "sigma_init": ("model", "sigma_init"),
-    "sigma_reg": ("model", "sigma_reg"), "width": ("model", "width"),
-    "lr_g": ("optim", "lr_g"), "lr_d": ("optim", "lr_d"), "decay_start": ("optim", "decay_start"),
-    "schedule": ("optim", "schedule"),
-    "steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "eval_every": ("train", "eval_every"),
-    "eval_samples": ("train", "eval_samples"), "seed": ("train", "seed"), "threads": ("train", "threads"),
-    "device": ("train", "device"), "diffaugment": ("train", "diffaugment"),
+HELP = {
+    "root": "folder of a local data set (mnist-idx, cifar10, folder)", "data_seed": "seed of the limited subset",
+    "sigma_reg": "lambda of the sigma penalty", "eval_samples": "samples scored at each evaluation (0: losses only)",
+    "device": "cpu, cuda or auto", "diffaugment": "comma-separated: translation,cutout,color",
+    "sigma_init_high": "with --sigma-init: sigma ~ U(sigma_init, sigma_init_high)",
 }
+RENAMED = {("data", "seed"): "data_seed"}  # train.seed keeps --seed
+
+
+def config_flags() -> dict[str, tuple[str, str, Any]]:
+    """Every RunConfig field as a CLI flag name -> (section, field, type hint)."""
+    flags = {}
+    for section, cls in typing.get_type_hints(RunConfig).items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            flags[RENAMED.get((section, f.name), f.name)] = (section, f.name, hints[f.name])
+    return flags
+
+
+def _argument(hint: Any) -> dict[str, Any]:
+    if typing.get_origin(hint) is typing.Literal:
+        return {"choices": typing.get_args(hint)}
+    base = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    return {"type": base[0]}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line."""
+    """Parse the command line: one flag per RunConfig field, plus --out and --resume."""
     p = argparse.ArgumentParser(prog="python -m deligan_core.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=list_datasets())
-    p.add_argument("--per-class", type=int)
-    p.add_argument("--fraction", type=float)
-    p.add_argument("--root", help="folder of a local data set (mnist-idx, cifar10, folder)")
-    p.add_argument("--data-seed", type=int, help="seed of the limited subset")
-    p.add_argument("--model", choices=MODELS)
-    p.add_argument("--components", type=int)
-    p.add_argument("--z-dim", type=int)
-    p.add_argument("--sigma-mode", choices=SIGMA_MODES)
-    p.add_argument("--sigma-init", type=float)
-    p.add_argument("--sigma-reg", type=float, help="lambda of the sigma penalty")
-    p.add_argument("--width", type=int)
-    p.add_argument("--lr-g", type=float)
-    p.add_argument("--lr-d", type=float)
-    p.add_argument("--decay-start", type=int)
-    p.add_argument("--schedule", choices=SCHEDULES)
-    p.add_argument("--steps", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--eval-every", type=int)
-    p.add_argument("--eval-samples", type=int, help="samples scored at each evaluation (0: losses only)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--threads", type=int)
-    p.add_argument("--device", help="cpu, cuda or auto")
-    p.add_argument("--diffaugment", help="comma-separated: translation,cutout,color")
+    for flag, (section, _, hint) in config_flags().items():
+        extra = {"choices": list_datasets()} if flag == "dataset" else _argument(hint)
+        p.add_argument("--" + flag.replace("_", "-"), dest=flag, help=HELP.get(flag, section), **extra)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--no-progress", action="store_true")
@@ -66,9 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """RunConfig from the flags that were given."""
-    sections: dict[str, dict[str, object]] = {}
-    for flag, (section, key) in FLAGS.items():
+    """RunConfig from the flags that were given; the rest keep their defaults."""
+    sections: dict[str, dict[str, Any]] = {}
+    for flag, (section, key, _) in config_flags().items():
         value = getattr(args, flag)
         if value is not None:
             sections.setdefault(section, {})[key] = value

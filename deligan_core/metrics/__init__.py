@@ -1,18 +1,41 @@
-"""Metric math over classifier outputs and feature vectors (float64, no I/O), and result keys."""
+"""Metrics: pure math over classifier outputs and feature vectors (float64, no I/O), result keys, and the
+wrappers that produce those inputs: evaluation classifiers (cached on disk), Inception-v3 from a local
+file, and `evaluate`, which scores a generator in one pass over its samples."""
 
 from deligan_core.metrics import keys
+from deligan_core.metrics.classifiers import (
+    CLASSIFIERS,
+    ClassifierSpec,
+    EvalClassifier,
+    classifier_spec,
+    get_classifier,
+)
+from deligan_core.metrics.evaluate import DEFAULT_N, Evaluator, evaluate, evaluate_real, make_evaluator
 from deligan_core.metrics.fid import feature_statistics, fid, frechet_distance
 from deligan_core.metrics.inception import inception_score, modified_inception_score
+from deligan_core.metrics.inception_v3 import InceptionV3, load_inception
 from deligan_core.metrics.memorisation import memorisation
 from deligan_core.metrics.prdc_metrics import prdc
 from deligan_core.metrics.toy import mode_coverage
 
 __all__ = [
+    "CLASSIFIERS",
+    "ClassifierSpec",
+    "DEFAULT_N",
+    "EvalClassifier",
+    "Evaluator",
+    "InceptionV3",
+    "classifier_spec",
+    "evaluate",
+    "evaluate_real",
     "feature_statistics",
     "fid",
     "frechet_distance",
+    "get_classifier",
     "inception_score",
     "keys",
+    "load_inception",
+    "make_evaluator",
     "memorisation",
     "mode_coverage",
     "modified_inception_score",
