@@ -2,10 +2,14 @@
 
 Without flags the study runs on a local Ray instance sized to this machine, MLflow logs to the embedded
 SQLite file of the study's `tracking.uri`, and trials are kept under `storage/name`. `--address` joins a
-running cluster (`auto`: the one this machine belongs to; `ray://`: through Ray Client). On a cluster of
-several nodes, `storage` must be a path every node sees (checked) or a URI (s3://, gs://, ...), and
-`tracking.uri` an MLflow server (http://...). `--resume` continues an interrupted study: finished
-trials are kept, unfinished ones continue from their last checkpoint, the trial count is unchanged.
+running cluster (`auto`: the one this machine belongs to; `ray://`: through Ray Client, where the driver
+and its callbacks run on the head node). On a cluster of several nodes, `storage` must be a path every
+node sees (checked) or a URI (s3://, gs://, ...), and `tracking.uri` an MLflow server (http://...).
+Ray 2.60 clusters may use token authentication (`RAY_AUTH_MODE=token`): every node and this driver then
+need the cluster's token (`ray get-auth-token --generate` on the head writes ~/.ray/auth_token; copy that
+file, or set RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH, on each machine before `ray start` and before launching).
+`--resume` continues an interrupted study: finished trials are kept, unfinished ones continue from their
+last checkpoint, the trial count is unchanged.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from study.best import write_best_marker
 from study.results import SPEC_NAME, TrialRecord, cell_table, trial_records
 from study.search import StudySearch, make_scheduler
 from study.spec import SpecError, StudySpec, load_spec
-from study.tracking import TrialTracker, close_study_run, open_study_run
+from study.tracking import TrialTracker, absolute_uri, close_study_run, open_study_run
 from study.trainable import train_trial
 
 INTERRUPTED_EXIT = 130
@@ -65,12 +69,13 @@ def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = Fal
         if not resume and "://" not in study_dir:
             Path(study_dir).mkdir(parents=True, exist_ok=True)
             (Path(study_dir) / SPEC_NAME).write_text(spec.text)
-        experiment, parent = open_study_run(spec, study_dir, resume=resume)
+        uri = absolute_uri(spec.tracking.uri)
+        experiment, parent = open_study_run(spec, uri, study_dir, resume=resume)
         trainable = tune.with_resources(train_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         if resume:
             tuner = tune.Tuner.restore(study_dir, trainable=trainable, resume_unfinished=True)
         else:
-            tracker = TrialTracker(spec.tracking.uri, experiment, parent, metric=spec.objective.metric,
+            tracker = TrialTracker(uri, experiment, parent, metric=spec.objective.metric,
                                    log_checkpoints=spec.tracking.log_checkpoints)
             tuner = tune.Tuner(trainable, tune_config=_tune_config(spec), run_config=tune.RunConfig(
                 name=spec.name, storage_path=root, callbacks=[tracker], verbose=1,
@@ -86,7 +91,7 @@ def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = Fal
         if interrupted:
             print(f"interrupted: continue with  python -m study.launch {spec.source} --resume"
                   + (f" --storage {storage}" if storage else ""))
-        close_study_run(spec.tracking.uri, parent, "KILLED" if interrupted else "FINISHED")
+        close_study_run(uri, parent, "KILLED" if interrupted else "FINISHED")
         return StudyOutcome(study_dir, records, interrupted, parent, best)
     finally:
         if started:
@@ -96,13 +101,24 @@ def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = Fal
 def _tune_config(spec: StudySpec) -> tune.TuneConfig:
     total = len(spec.cells()) * spec.trials_per_cell_total
     return tune.TuneConfig(search_alg=StudySearch(spec), scheduler=make_scheduler(spec), num_samples=total,
-                           max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+                           max_concurrent_trials=spec.max_concurrent or trial_slots(spec), reuse_actors=True,
                            trial_dirname_creator=trial_dirname)
 
 
 def trial_dirname(trial) -> str:
     """Short trial directory names: the trial id (its config is in params.json and MLflow)."""
     return f"trial_{trial.trial_id}"
+
+
+def trial_slots(spec: StudySpec) -> int:
+    """How many trials the cluster holds at once: the cap on trials in flight, so they start together
+    (Tune otherwise creates one pending trial at a time for a custom searcher) and Optuna never
+    suggests far ahead of the results."""
+    total = ray.cluster_resources()
+    slots = [int(total.get("CPU", 0) / spec.resources.cpu + 1e-9)]
+    if spec.resources.gpu > 0:
+        slots.append(int(total.get("GPU", 0) / spec.resources.gpu + 1e-9))
+    return max(1, min(slots))
 
 
 def _storage_root(storage: str) -> str:
@@ -161,4 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run from the importable module, not __main__: Tune pickles functions of this module (trial_dirname)
+    # into the study, and a restore from another process must find them by their real name.
+    from study.launch import main as study_main
+
+    sys.exit(study_main())

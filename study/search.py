@@ -22,6 +22,7 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialSch
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from deligan_core import RunConfig
 from study.space import baseline_point, cell_space, make_sampler
 from study.spec import StudySpec
 
@@ -192,13 +193,11 @@ class PerCellScheduler(FIFOScheduler):
 
 
 def make_scheduler(spec: StudySpec) -> TrialScheduler:
-    """ASHA per cell over trainer steps, or FIFO."""
+    """ASHA per cell over trainer steps (max_t: train.steps), or FIFO."""
     if spec.scheduler.type == "fifo":
         return FIFOScheduler()
-    run = spec.run_dict({})
-    steps = run["train"].get("steps", 2000)
-    eval_every = run["train"].get("eval_every", 500)
+    train = RunConfig.from_dict(spec.base_config(), source=spec.source).train
     s = spec.scheduler
-    return PerCellScheduler(metric=spec.objective.metric, mode=spec.objective.mode, max_t=steps,
-                            grace_period=s.grace_period or min(eval_every, steps),
+    return PerCellScheduler(metric=spec.objective.metric, mode=spec.objective.mode, max_t=train.steps,
+                            grace_period=s.grace_period or min(train.eval_every, train.steps),
                             reduction_factor=s.reduction_factor, brackets=s.brackets)

@@ -237,6 +237,10 @@ def load_spec(path: str | Path) -> StudySpec:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML: {err}") from err
+    root = raw.get("data", {}).get("root") if isinstance(raw, dict) and isinstance(raw.get("data"), dict) else None
+    if isinstance(root, str) and not Path(root).expanduser().is_absolute():
+        # trials run in their own directories (and on other nodes): a relative root is taken from the study file
+        raw["data"]["root"] = str((path.parent / root).resolve())
     return parse_spec(raw, source=str(path), text=text)
 
 

@@ -9,6 +9,7 @@ evaluation's sample grid as a PNG, the final checkpoint as an artifact (and its 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,18 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     return found.experiment_id if found else client.create_experiment(name)
 
 
-def open_study_run(spec: StudySpec, study_dir: str, *, resume: bool) -> tuple[str, str]:
-    """(experiment id, parent run id): on resume the study's existing run, else a new one."""
-    client = MlflowClient(spec.tracking.uri)
+def absolute_uri(uri: str) -> str:
+    """A relative SQLite URI made absolute (from the current directory), so every later use, a resume from
+    another directory included, reaches the same file; other URIs unchanged."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri.startswith(prefix + "/"):
+        return uri
+    return prefix + str(Path(uri[len(prefix):]).expanduser().resolve())
+
+
+def open_study_run(spec: StudySpec, uri: str, study_dir: str, *, resume: bool) -> tuple[str, str]:
+    """(experiment id, parent run id) at tracking `uri`: on resume the study's existing run, else a new one."""
+    client = MlflowClient(uri)
     exp = experiment_id(client, spec.tracking.experiment or spec.name)
     if resume:
         runs = client.search_runs([exp], f"tags.`{TAG_STUDY_DIR}` = '{study_dir}' and tags.`{TAG_ROLE}` = 'study'")
@@ -127,7 +137,8 @@ class TrialTracker(Callback):
         if step <= self._last_step.get(trial.trial_id, -1):
             return  # re-run after a restore from an earlier checkpoint: that step is logged already
         self._last_step[trial.trial_id] = step
-        metrics = [Metric(k, float(v), int(result.get("timestamp", 0) * 1000), int(step))
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, int(step))
                    for k, v in result.items()
                    if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)]
         tags = {k: str(result[k]) for k in TRIAL_TAGS if k in result}

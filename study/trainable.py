@@ -9,9 +9,11 @@ run reports `diverged` with its reason and ends (a retry would diverge again).
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,16 @@ from ray import tune
 
 from deligan_core import DivergenceError, EvalEvent, RunConfig, Trainer
 from deligan_core.checkpoint import CHECKPOINT_NAME
+from deligan_core.metrics import make_evaluator
 from study.search import DIVERGED_KEY, FINAL_KEY
 
 CRASH_ENV = "DELIGAN_STUDY_CRASH_AT_STEP"  # fault injection for tests: crash once, right after this step's report
+BARRIER_ENV = "DELIGAN_STUDY_START_BARRIER"  # for tests: "DIR:N" holds each trial until N trials have started
 SAMPLES_PREFIX = "samples_"
+
+
+# Ray logs every persisted checkpoint at INFO from each trial; the study reports them through MLflow instead.
+logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
 
 
 class InjectedCrash(RuntimeError):
@@ -33,12 +41,16 @@ class InjectedCrash(RuntimeError):
 
 def train_trial(config: dict[str, Any]) -> None:
     """Train one configuration (`config` from `study.search.trial_config`), reporting to Tune."""
+    if os.environ.get(BARRIER_ENV):
+        _wait_at_barrier(os.environ[BARRIER_ENV], tune.get_context().get_trial_id())
     resources = tune.get_context().get_trial_resources().required_resources
     wants_gpu = resources.get("GPU", 0) > 0
     device = "cuda" if wants_gpu and torch.cuda.is_available() else "cpu"
     run = copy.deepcopy(config["run"])
     run["train"].update(threads=max(1, int(resources.get("CPU", 1))), device=device)
     trainer = Trainer(RunConfig.from_dict(run, source=f"trial {tune.get_context().get_trial_id()}"))
+    if trainer.evaluator is None and trainer.config.train.eval_samples > 0:
+        trainer.evaluator = make_evaluator(trainer.data, trainer.config.train.eval_samples, device=device)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
@@ -67,3 +79,15 @@ def train_trial(config: dict[str, Any]) -> None:
     except DivergenceError as err:
         tune.report({**info, objective: math.nan, "step": trainer.step, FINAL_KEY: False, DIVERGED_KEY: True,
                      "failure": str(err)})
+
+
+def _wait_at_barrier(spec: str, trial_id: str, timeout_s: float = 300) -> None:
+    """Test hook: announce this trial in DIR, then wait until N trials have (so N run at once, or it fails)."""
+    directory, count = spec.rsplit(":", 1)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    (Path(directory) / trial_id).touch()
+    deadline = time.monotonic() + timeout_s
+    while len(list(Path(directory).iterdir())) < int(count):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{BARRIER_ENV}: fewer than {count} trials started within {timeout_s} s")
+        time.sleep(0.1)

@@ -11,15 +11,23 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from deligan_core.data import DataSplit, load_dataset
 from deligan_core.loading import load
 from deligan_core.metrics import keys
-from deligan_core.metrics.classifiers import ClassifierSpec, EvalClassifier, classifier_spec, get_classifier
+from deligan_core.metrics.classifiers import (
+    ClassifierSpec,
+    EvalClassifier,
+    classifier_spec,
+    get_classifier,
+    heldout_parts,
+    resolve_kind,
+)
 from deligan_core.metrics.fid import feature_statistics, frechet_distance
-from deligan_core.metrics.heldout import HeldoutParts, partition_heldout
+from deligan_core.metrics.heldout import partition_heldout
 from deligan_core.metrics.inception import inception_score, modified_inception_score
 from deligan_core.metrics.memorisation import memorisation
 from deligan_core.metrics.prdc_metrics import prdc
@@ -35,8 +43,8 @@ class Sampler(Protocol):
     def sample(self, n: int, *, seed: int | None = ...) -> Tensor: ...
 
 
-def _subset(x: Tensor, n: int | None) -> Tensor:
-    """`n` rows of `x` chosen by a fixed permutation (all rows, permuted, when n is None or too large)."""
+def _subset(x: Tensor, n: int) -> Tensor:
+    """`n` rows of `x` chosen by a fixed permutation (all rows, permuted, when x has fewer)."""
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SUBSET_SEED))
     return x[order[:n]]
 
@@ -47,7 +55,9 @@ class Evaluator:
     Call it with a sampler (``evaluator(trainer)``) to score ``sampler.sample(n, seed=seed)``: the same
     noise at every call, so scores over training steps are comparable. `score` takes samples directly and
     `score_real` scores real held-out images the same way. The classifier is loaded (or trained and cached)
-    at the first call. n: samples per call (>= splits and > k); splits: IS splits; k: PRDC neighbours.
+    at the first call; that it can be had (a known data set, enough held-out images, Inception weights for
+    natural images) is checked at construction, so a run fails before it trains rather than at its first
+    evaluation. n: samples per call (>= splits and > k); splits: IS splits; k: PRDC neighbours.
     kind, spec, cache_dir, inception_weights, device: see `classifiers.get_classifier`.
     """
 
@@ -60,33 +70,34 @@ class Evaluator:
         if isinstance(n, bool) or not isinstance(n, int) or n < smallest:
             raise ValueError(f"`n >= max(splits, k + 1)` = {smallest} must hold for an int n, but got n={n!r}")
         self.data, self.n, self.seed, self.splits, self.k = data, n, seed, splits, k
+        self.toy = data.family == "toy2d"
+        if self.toy:
+            self.parts = partition_heldout(data.heldout_y, eval_fraction=1.0)
+        else:  # check here, before any training, that the classifier can be had
+            spec = spec or classifier_spec(data.name)
+            resolve_kind(data, kind, spec, inception_weights)
+            self.parts = heldout_parts(data, spec)
+        if len(self.parts.reference) <= k or len(self.parts.real) <= k:
+            raise ValueError(f"data set {data.name!r}: {len(data.heldout_y)} held-out examples are too few to "
+                             f"score against (reference and real parts need more than k={k} each)")
         self.options = dict(kind=kind, spec=spec, cache_dir=cache_dir, inception_weights=inception_weights,
                             device=device)
-        self.toy = data.family == "toy2d"
+        # Prepared at the first call: the classifier, and the reference and training sets in its feature space.
         self.classifier: EvalClassifier | None = None
-        self.parts: HeldoutParts | None = None
+        self.prdc_reference: Tensor | None = None
+        self.reference_stats: tuple[np.ndarray, np.ndarray] | None = None
+        self.train_features: Tensor | None = None
 
-    def _prepare(self) -> HeldoutParts:
-        if self.parts is not None:
-            return self.parts
-        d = self.data
-        if self.toy:
-            parts = partition_heldout(d.heldout_y, eval_fraction=1.0)
-            reference = d.heldout_x[parts.reference]
-        else:
-            spec = self.options["spec"] or classifier_spec(d.name)
-            parts = partition_heldout(d.heldout_y, eval_fraction=spec.eval_fraction, max_eval=spec.max_eval,
-                                      max_fit=spec.max_fit)
-            self.classifier = get_classifier(d, **self.options)
-            reference, _ = self.classifier.features_and_logits(d.heldout_x[parts.reference])
+    def _prepare(self) -> None:
+        if self.prdc_reference is not None:
+            return
+        reference = self.data.heldout_x[self.parts.reference]
+        if not self.toy:
+            self.classifier = get_classifier(self.data, **self.options)
+            reference, _ = self.classifier.features_and_logits(reference)
             self.reference_stats = feature_statistics(reference)
-            self.train_features, _ = self.classifier.features_and_logits(d.train_x)
-        if len(parts.reference) <= self.k or len(parts.real) <= self.k:
-            raise ValueError(f"data set {d.name!r}: {len(d.heldout_y)} held-out examples are too few to score "
-                             f"against (reference and real parts need more than k={self.k} each)")
+            self.train_features, _ = self.classifier.features_and_logits(self.data.train_x)
         self.prdc_reference = _subset(reference, self.n)
-        self.parts = parts
-        return parts
 
     def __call__(self, sampler: Sampler) -> dict[str, float]:
         """Draw n samples with the fixed seed and score them."""
@@ -104,7 +115,7 @@ class Evaluator:
             scores = {**mode_coverage(samples, self.data.modes, self.data.mode_std),
                       **prdc(self.prdc_reference, samples, self.k)}
             return {name: float(value) for name, value in scores.items()}
-        assert self.classifier is not None
+        assert self.classifier is not None and self.reference_stats is not None
         features, logits = self.classifier.features_and_logits(samples)
         is_mean, is_std = inception_score(logits, self.splits)
         m_is, m_is_std = modified_inception_score(logits, from_logits=True)
@@ -119,8 +130,7 @@ class Evaluator:
     def score_real(self) -> dict[str, float]:
         """Scores of n real held-out examples (fewer if the ``real`` part is smaller) that neither the GAN,
         the classifier nor the reference set contains: the real-data baseline for the same metrics."""
-        parts = self._prepare()
-        return self.score(_subset(self.data.heldout_x[parts.real], self.n))
+        return self.score(_subset(self.data.heldout_x[self.parts.real], self.n))
 
 
 def make_evaluator(data: DataSplit, n: int = DEFAULT_N, *, seed: int = 0,

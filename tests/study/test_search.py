@@ -26,7 +26,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 @pytest.fixture
 def spec(tmp_path: Path):
-    return load_spec(study_file(tmp_path, trials_per_cell=3, seeds=2, optim={"lr_g": 2e-4}))
+    return load_spec(study_file(tmp_path, trials_per_cell=3, seeds=2, optim={"lr_g": 2e-4},
+                                objective={"metric": "d_fake", "mode": "max"}))
 
 
 def _suggest_all(search: StudySearch) -> dict[str, dict]:

@@ -120,3 +120,9 @@ def test_unreadable_and_non_mapping_files(tmp_path: Path) -> None:
         load_spec(bad)
     with pytest.raises(SpecError, match="must be a mapping"):
         parse_spec(["a", "list"], source="list.yaml")
+
+
+def test_a_relative_data_root_is_taken_from_the_study_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    path = study_file(tmp_path / "sub", data={"dataset": "ring8", "root": "../data"})
+    assert load_spec(path).data["root"] == str((tmp_path / "data").resolve())

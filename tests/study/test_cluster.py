@@ -1,0 +1,114 @@
+"""A two-node Ray cluster (2 logical GPUs per node), an MLflow tracking server on 127.0.0.1, gpu: 0.5 per trial.
+
+Shows 8 trials running at once (each waits at a start barrier until all 8 have started, so the study
+only finishes if they were placed together), two per GPU, each on a distinct (node, GPU) slot as recorded in MLflow,
+and the cluster checks: an SQLite tracking URI or an implicit storage path is refused on several nodes.
+The GPUs are logical (this machine has none): a trial records Ray's GPU ids and trains on the CPU
+because CUDA is not available.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import ray
+from mlflow.tracking import MlflowClient
+from ray.cluster_utils import Cluster
+
+from study.launch import StudyError, check_cluster, run_study
+from study.spec import load_spec
+from study.tracking import TAG_ROLE
+from study.trainable import BARRIER_ENV
+from tests.study.conftest import study_file
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    """`mlflow server` on 127.0.0.1 with its own SQLite store and artifact root; stopped by process group."""
+    port = _free_port()
+    log = open(tmp_path / "mlflow-server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, (tmp_path / "mlflow-server.log").read_text()[-2000:]
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "mlflow server did not come up"
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+        log.close()
+
+
+@pytest.fixture
+def two_nodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.setenv(BARRIER_ENV, f"{tmp_path / 'barrier'}:8")  # trials wait for each other: 8 at once or fail
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 4, "num_gpus": 2})
+    cluster.add_node(num_cpus=4, num_gpus=2)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_eight_trials_share_four_gpus_on_two_nodes(study_env: Path, two_nodes, mlflow_server: str) -> None:
+    storage = study_env / "shared"
+    path = study_file(study_env, grid=None, trials_per_cell=8, scheduler={"type": "fifo"},
+                      search={"lr_g": {"float": [1e-4, 1e-3], "log": True}},
+                      train={"steps": 200, "eval_every": 100, "eval_samples": 500},
+                      resources={"cpu": 0.5, "gpu": 0.5}, tracking={"uri": mlflow_server}, storage=str(storage))
+    spec = load_spec(path)
+
+    sqlite = load_spec(study_file(study_env, filename="sqlite.yaml", tracking={"uri": "sqlite:///mlflow.db"}))
+    with pytest.raises(StudyError, match="tracking server"):
+        check_cluster(sqlite, str(storage), explicit=True)
+    with pytest.raises(StudyError, match="storage"):
+        check_cluster(spec, str(study_env / "studies"), explicit=False)
+    check_cluster(spec, str(storage), explicit=True)  # every node sees the path
+
+    outcome = run_study(spec)
+    assert len(outcome.records) == 8 and all(r.outcome == "complete" for r in outcome.records)
+
+    client = MlflowClient(mlflow_server)
+    runs = client.search_runs([client.get_experiment_by_name(spec.name).experiment_id])
+    trials = [r for r in runs if r.data.tags.get(TAG_ROLE) == "trial"]
+    assert len(trials) == 8
+    slots = Counter((r.data.tags["node_id"], r.data.tags["gpu_ids"]) for r in trials)
+    assert len({node for node, _ in slots}) == 2
+    assert all(gpu in ("0", "1") for _, gpu in slots)
+    assert sorted(slots.values()) == [2, 2, 2, 2]  # 4 logical GPUs, two half-GPU trials on each
+    assert {r.data.tags["device"] for r in trials} == {"cpu"}  # logical GPUs: CUDA never used here
+    assert max(r.info.start_time for r in trials) < min(r.info.end_time for r in trials)  # all 8 at once
+    samples = client.list_artifacts(trials[0].info.run_id, "samples")
+    assert len(samples) == 2  # artifacts went through the server
