@@ -158,6 +158,8 @@ def _check_values(config: RunConfig, source: str) -> None:
         fail("train.steps", t.steps, "must be >= 0")
     if t.eval_every < 1:
         fail("train.eval_every", t.eval_every, "must be >= 1")
+    if t.eval_samples != 0 and t.eval_samples < 10:
+        fail("train.eval_samples", t.eval_samples, "must be 0 (losses only) or >= 10 (the IS splits)")
     if t.threads is not None and t.threads < 1:
         fail("train.threads", t.threads, "must be >= 1")
     unknown_aug = [p for p in augment_policies(t.diffaugment) if p not in AUGMENTS]

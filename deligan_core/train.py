@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import sys
 import typing
 from pathlib import Path
@@ -71,6 +72,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def main(argv: list[str] | None = None) -> int:
     """Train, checkpointing at every evaluation; print the final metrics as JSON."""
     args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.no_progress else logging.INFO, format="%(message)s")
     out: Path = args.out
     checkpoint = out / CHECKPOINT_NAME
     try:

@@ -23,6 +23,7 @@ from deligan_core.checkpoint import read_checkpoint, save_checkpoint
 from deligan_core.config import RunConfig, augment_policies, family_defaults
 from deligan_core.data import DataSplit, load_dataset
 from deligan_core.grid import save_sample_grid
+from deligan_core.metrics import make_evaluator
 from deligan_core.models import build_models
 
 GRID_SEED = 1234  # fixed noise for sample grids, as in pytorch/examples dcgan
@@ -120,7 +121,10 @@ class Trainer:
                              f"{self.data.name!r} is {self.data.family}")
         self.step = 0
         self.last_losses = {"loss_d": math.inf, "loss_g": 0.0}  # threshold schedule: start with D
-        self.evaluator: Callable[["Trainer"], dict[str, float]] | None = None
+        # Scores train.eval_samples samples at each evaluation (IS, m-IS, FID, PRDC, memorisation); a caller
+        # may replace it with any callable of the trainer. The classifier is loaded at the first evaluation.
+        self.evaluator: Callable[["Trainer"], dict[str, float]] | None = (
+            make_evaluator(self.data, t.eval_samples, device=self.device) if t.eval_samples else None)
 
     # ---- one training step -------------------------------------------------------------------
     def _augment(self, x: Tensor) -> Tensor:

@@ -1,10 +1,12 @@
-"""`python -m study.launch SPEC.yaml [--address auto|ray://HOST:PORT] [--resume] [--storage PATH_OR_URI]`.
+"""`python -m study.launch SPEC.yaml [--address auto|ray://HOST:PORT] [--resume] [--storage PATH_OR_URI]
+[--tracking-uri URI]`.
 
 Without flags the study runs on a local Ray instance sized to this machine, MLflow logs to the embedded
 SQLite file of the study's `tracking.uri`, and trials are kept under `storage/name`. `--address` joins a
 running cluster (`auto`: the one this machine belongs to; `ray://`: through Ray Client, where the driver
 and its callbacks run on the head node). On a cluster of several nodes, `storage` must be a path every
-node sees (checked) or a URI (s3://, gs://, ...), and `tracking.uri` an MLflow server (http://...).
+node sees (checked) or a URI (s3://, gs://, ...), and `tracking.uri` an MLflow server (http://...); both can
+be given on the command line, so the same file runs on a laptop and on a cluster.
 Ray 2.60 clusters may use token authentication (`RAY_AUTH_MODE=token`): every node and this driver then
 need the cluster's token (`ray get-auth-token --generate` on the head writes ~/.ray/auth_token; copy that
 file, or set RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH, on each machine before `ray start` and before launching).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +29,11 @@ from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from study.best import write_best_marker
+from study.report import save_study_figures
 from study.results import SPEC_NAME, TrialRecord, cell_table, trial_records
 from study.search import StudySearch, make_scheduler
 from study.spec import SpecError, StudySpec, load_spec
-from study.tracking import TrialTracker, absolute_uri, close_study_run, open_study_run
+from study.tracking import TrialTracker, absolute_uri, close_study_run, log_study_summary, open_study_run
 from study.trainable import train_trial
 
 INTERRUPTED_EXIT = 130
@@ -84,7 +88,13 @@ def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = Fal
         tuner.fit()
         records = trial_records(study_dir, spec)
         interrupted = any(r.outcome == "unfinished" for r in records)
-        print(f"\nstudy {spec.name}: {len(records)} trials in {study_dir}\n{cell_table(records, spec)}")
+        table = cell_table(records, spec)
+        print(f"\nstudy {spec.name}: {len(records)} trials in {study_dir}\n{table}")
+        with tempfile.TemporaryDirectory() as scratch:
+            figures = save_study_figures(records, spec, study_dir if "://" not in study_dir else scratch)
+            log_study_summary(uri, parent, table, figures)
+            if "://" not in study_dir:
+                print(f"figures: {', '.join(str(f) for f in figures)} (also in the MLflow study run)")
         best = write_best_marker(study_dir) if "://" not in study_dir else None
         if best is not None:
             print(f"best checkpoint: {best}")
@@ -166,9 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue the interrupted study of this file")
     parser.add_argument("--storage", help="where studies are kept (path every node sees, or URI); "
                                           "overrides the file's `storage`")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI, e.g. http://HOST:5000; overrides the "
+                                               "file's `tracking.uri`")
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.spec)
+        if args.tracking_uri:
+            spec = spec.with_tracking_uri(args.tracking_uri)
         outcome = run_study(spec, address=args.address, resume=args.resume, storage=args.storage)
     except (SpecError, StudyError) as err:
         print(f"error: {err}", file=sys.stderr)

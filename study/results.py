@@ -30,6 +30,7 @@ class TrialRecord:
     value: float | None  # objective at the last evaluation
     step: int
     checkpoint: str | None  # latest checkpoint directory
+    history: tuple[tuple[int, float], ...] = ()  # (step, objective) at each evaluation
 
 
 def study_spec(study_dir: str | Path) -> StudySpec:
@@ -42,6 +43,7 @@ def trial_records(study_dir: str | Path, spec: StudySpec | None = None) -> list[
     spec = spec or study_spec(study_dir)
     metric = spec.objective.metric
     analysis = ExperimentAnalysis(str(study_dir))
+    frames = analysis.trial_dataframes
     records = []
     for trial in analysis.trials:
         result = trial.last_result or {}
@@ -56,8 +58,17 @@ def trial_records(study_dir: str | Path, spec: StudySpec | None = None) -> list[
             trial_id=trial.trial_id, cell=trial.config["cell"], seed=trial.config["seed"],
             params=trial.config["params"], status=trial.status, outcome=outcome,
             value=float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None,
-            step=int(result.get("step", 0)), checkpoint=trial.checkpoint.path if trial.checkpoint else None))
+            step=int(result.get("step", 0)), checkpoint=trial.checkpoint.path if trial.checkpoint else None,
+            history=_history(frames.get(trial.trial_id), metric)))
     return records
+
+
+def _history(frame: Any, metric: str) -> tuple[tuple[int, float], ...]:
+    """(step, value) per evaluation; a step reported again after a restart keeps its last value."""
+    if frame is None or frame.empty or metric not in frame or "step" not in frame:
+        return ()
+    by_step = {int(step): float(value) for step, value in zip(frame["step"], frame[metric])}
+    return tuple(sorted(by_step.items()))
 
 
 def best_record(records: list[TrialRecord], mode: str, cell: str | None = None) -> TrialRecord | None:
@@ -76,7 +87,7 @@ def cell_table(records: list[TrialRecord], spec: StudySpec) -> str:
     for cell in (c.key for c in spec.cells()):
         mine = [r for r in records if r.cell == cell]
         count = {o: sum(r.outcome == o for r in mine) for o in ("complete", "pruned", "fail", "unfinished")}
-        best = _best_config(mine, mode)
+        best = best_configuration(mine, mode)
         value = "-" if best is None else f"{best[0]:.4g}" + (f" ± {best[1]:.2g}" if best[1] is not None else "")
         rows.append([cell, str(len(mine)), *(str(count[o]) for o in count), value,
                      "-" if best is None else json.dumps(best[2], sort_keys=True)])
@@ -86,7 +97,7 @@ def cell_table(records: list[TrialRecord], spec: StudySpec) -> str:
     return "\n".join(lines)
 
 
-def _best_config(records: list[TrialRecord], mode: str) -> tuple[float, float | None, dict] | None:
+def best_configuration(records: list[TrialRecord], mode: str) -> tuple[float, float | None, dict] | None:
     """(mean over seeds, std over seeds or None, params) of the best configuration whose seeds all completed."""
     groups: dict[str, list[TrialRecord]] = {}
     for r in records:

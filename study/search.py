@@ -51,7 +51,20 @@ class _Group:
     outcomes: dict[str, tuple[str, float | None]] = field(default_factory=dict)
 
 
-class StudySearch(Searcher):
+class PickledState:
+    """Tune's save/restore for a searcher or scheduler: the whole instance state in one pickle file
+    (the study directory is the user's own, written by the driver, as Ray's searchers do)."""
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.__dict__, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.__dict__.update(pickle.load(f))
+
+
+class StudySearch(PickledState, Searcher):
     """Per-cell OptunaSearch with seed groups and the ASHA-stopped -> PRUNED mapping."""
 
     def __init__(self, spec: StudySpec) -> None:
@@ -127,13 +140,6 @@ class StudySearch(Searcher):
         number = self.optuna[cell]._ot_trials[key].number
         return self.optuna_study(cell).trials[number]
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__dict__, f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(pickle.load(f))
 
 
 def load_search(study_dir: str) -> StudySearch:
@@ -150,7 +156,7 @@ def trial_config(spec: StudySpec, cell: str, params: dict[str, Any], seed: int) 
             "run": spec.run_dict(values, seed=seed)}
 
 
-class PerCellScheduler(FIFOScheduler):
+class PerCellScheduler(PickledState, FIFOScheduler):
     """One ASHA per cell (trials are compared only with trials of their own cell)."""
 
     def __init__(self, *, metric: str, mode: str, max_t: int, grace_period: int, reduction_factor: float,
@@ -183,13 +189,6 @@ class PerCellScheduler(FIFOScheduler):
         stopped = sum(s._num_stopped for s in self._per_cell.values())
         return f"ASHA per cell ({len(self._per_cell)} cells): {stopped} trials stopped early"
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__dict__, f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(pickle.load(f))
 
 
 def make_scheduler(spec: StudySpec) -> TrialScheduler:

@@ -150,6 +150,10 @@ class StudySpec(_Strict):
         """The YAML text as written (logged as an artifact)."""
         return self._text
 
+    def with_tracking_uri(self, uri: str) -> "StudySpec":
+        """The same study logging to another MLflow tracking URI (e.g. a server on a cluster)."""
+        return self.model_copy(update={"tracking": self.tracking.model_copy(update={"uri": uri})})
+
     def base_config(self) -> dict[str, dict[str, Any]]:
         """The fixed trainer sections as one nested dict (RunConfig.from_dict input)."""
         return {s: dict(getattr(self, s)) for s in SECTIONS}
@@ -378,7 +382,8 @@ def _check_baselines(spec: StudySpec, base: RunConfig) -> None:
         else:
             continue
         if not param.contains(value):
-            allowed = param.choice if param.choice is not None else f"{param.kind} in {list(param.int_range or param.float_range)}"
+            bounds = list(param.int_range or param.float_range or [])
+            allowed = param.choice if param.choice is not None else f"{param.kind} in {bounds}"
             raise SpecError(f"{spec.source}: {where} = {value!r}: outside the search range; allowed: {allowed}")
 
 

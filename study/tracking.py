@@ -79,6 +79,14 @@ def open_study_run(spec: StudySpec, uri: str, study_dir: str, *, resume: bool) -
     return exp, run.info.run_id
 
 
+def log_study_summary(uri: str, run_id: str, table: str, figures: list[Path]) -> None:
+    """Attach the results table and the study figures to the study's parent run (under ``summary/``)."""
+    client = MlflowClient(uri)
+    client.log_text(run_id, table + "\n", "summary/results.txt")
+    for figure in figures:
+        client.log_artifact(run_id, str(figure), "summary")
+
+
 def close_study_run(uri: str, run_id: str, status: str) -> None:
     """End the study's parent run (FINISHED, KILLED or FAILED)."""
     MlflowClient(uri).set_terminated(run_id, status=status)
@@ -108,8 +116,8 @@ class TrialTracker(Callback):
         """The trial's child run: cached, else found by tag, else created (with its params)."""
         if trial.trial_id in self._runs:
             return self._runs[trial.trial_id]
-        found = self.client.search_runs(
-            [self.experiment], f"tags.`{TAG_TRIAL}` = '{trial.trial_id}' and tags.`mlflow.parentRunId` = '{self.parent}'")
+        query = f"tags.`{TAG_TRIAL}` = '{trial.trial_id}' and tags.`mlflow.parentRunId` = '{self.parent}'"
+        found = self.client.search_runs([self.experiment], query)
         if found:
             run_id = found[0].info.run_id
             history = self.client.get_metric_history(run_id, "step")

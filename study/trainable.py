@@ -23,7 +23,6 @@ from ray import tune
 
 from deligan_core import DivergenceError, EvalEvent, RunConfig, Trainer
 from deligan_core.checkpoint import CHECKPOINT_NAME
-from deligan_core.metrics import make_evaluator
 from study.search import DIVERGED_KEY, FINAL_KEY
 
 CRASH_ENV = "DELIGAN_STUDY_CRASH_AT_STEP"  # fault injection for tests: crash once, right after this step's report
@@ -49,8 +48,6 @@ def train_trial(config: dict[str, Any]) -> None:
     run = copy.deepcopy(config["run"])
     run["train"].update(threads=max(1, int(resources.get("CPU", 1))), device=device)
     trainer = Trainer(RunConfig.from_dict(run, source=f"trial {tune.get_context().get_trial_id()}"))
-    if trainer.evaluator is None and trainer.config.train.eval_samples > 0:
-        trainer.evaluator = make_evaluator(trainer.data, trainer.config.train.eval_samples, device=device)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:

@@ -1,14 +1,12 @@
-"""On-disk cache for evaluation classifiers: location, an inter-process file lock and atomic writes."""
+"""On-disk cache for evaluation classifiers: location and an inter-process file lock."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Callable
 
 CACHE_ENV = "DELIGAN_CACHE_DIR"
 DEFAULT_ROOT = Path("~/.cache/deligan_core")
@@ -34,22 +32,3 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Write a file through `write(handle)` into a temporary file, fsync it, then rename it onto `path`.
-
-    Readers see either no file or the complete file, never a partial one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

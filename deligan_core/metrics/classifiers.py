@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import time
 import warnings
@@ -27,10 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from deligan_core.atomic import atomic_write
 from deligan_core.data import DataSplit
-from deligan_core.metrics.cache import atomic_write, cache_root, file_lock
+from deligan_core.metrics.cache import cache_root, file_lock
 from deligan_core.metrics.heldout import HeldoutParts, partition_heldout
 from deligan_core.metrics.inception_v3 import WEIGHTS_ENV, load_inception
+
+logger = logging.getLogger(__name__)
 
 CODE_VERSION = 1  # bump when training or the network changes: cached classifiers are then retrained
 TRAIN_SEED = 0
@@ -149,7 +153,8 @@ def random_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tenso
     dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n, 1), generator=generator).to(x.device)
     rows = dy + torch.arange(h, device=x.device)
     cols = dx + torch.arange(w, device=x.device)
-    return padded[torch.arange(n, device=x.device)[:, None, None], rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    images = torch.arange(n, device=x.device)[:, None, None]
+    return padded[images, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
 @torch.no_grad()
@@ -191,6 +196,12 @@ def train_classifier(data: DataSplit, spec: ClassifierSpec, parts: HeldoutParts,
     return network, _accuracy(network, data.heldout_x[scored], data.heldout_y[scored], device)
 
 
+def heldout_parts(data: DataSplit, spec: ClassifierSpec) -> HeldoutParts:
+    """The fit / reference / real partition of `data`'s held-out split under `spec`."""
+    return partition_heldout(data.heldout_y, eval_fraction=spec.eval_fraction, max_eval=spec.max_eval,
+                             max_fit=spec.max_fit)
+
+
 def _check_enough(data: DataSplit, spec: ClassifierSpec, parts: HeldoutParts) -> None:
     needed = spec.min_per_class * data.num_classes
     if len(data.heldout_y) < needed or len(parts.fit) == 0 or len(parts.reference) < 2 or len(parts.real) < 2:
@@ -229,8 +240,12 @@ def trained_classifier(data: DataSplit, *, spec: ClassifierSpec | None = None,
     with file_lock(base.with_suffix(".lock")):
         if meta.is_file():  # another process trained it while this one waited
             return _load_trained(data, spec, weights, meta, device, from_cache=True)
+        logger.info("training the evaluation classifier for %r on %d held-out images (once; cached as %s)",
+                    data.name, len(parts.fit), weights)
         started = time.perf_counter()
         network, accuracy = train_classifier(data, spec, parts, device)
+        logger.info("evaluation classifier for %r: held-out accuracy %.4f after %.1f s", data.name, accuracy,
+                    time.perf_counter() - started)
         info = {"code_version": CODE_VERSION, "key": key, "dataset": data.name, "content_hash": data.content_hash,
                 "accuracy": accuracy, "target": spec.target, "train_seconds": time.perf_counter() - started,
                 "device": str(device), "n_fit": len(parts.fit), "n_scored": len(parts.scored),
@@ -242,12 +257,6 @@ def trained_classifier(data: DataSplit, *, spec: ClassifierSpec | None = None,
         warnings.warn(f"evaluation classifier for {data.name!r} reached {accuracy:.4f} held-out accuracy, below "
                       f"its target {spec.target}; scores under it are less reliable", stacklevel=2)
     return _load_trained(data, spec, weights, meta, device, from_cache=False)
-
-
-def heldout_parts(data: DataSplit, spec: ClassifierSpec) -> HeldoutParts:
-    """The fit / reference / real partition of `data`'s held-out split under `spec`."""
-    return partition_heldout(data.heldout_y, eval_fraction=spec.eval_fraction, max_eval=spec.max_eval,
-                             max_fit=spec.max_fit)
 
 
 def resolve_kind(data: DataSplit, kind: str, spec: ClassifierSpec,

@@ -21,6 +21,7 @@ from deligan_core.metrics import CLASSIFIERS, InceptionV3, classifier_spec, get_
 from deligan_core.metrics.classifiers import classifier_key, random_shift, trained_classifier
 from deligan_core.metrics.heldout import partition_heldout
 from deligan_core.metrics.inception_v3 import WEIGHTS_ENV, resize_like_tensorflow1
+from tests.core.tiny_inception import TinyInception
 
 
 @pytest.fixture(scope="session")
@@ -170,20 +171,6 @@ def test_trained_classifier_option_for_natural_images(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- Inception-v3 loading
-class TinyInception(nn.Module):
-    """A small network with the Inception file interface: N x 3 x 299 x 299 in [0, 255] -> (N x 2048, N x 1008)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 13, stride=13)
-        self.features = nn.Linear(8, 2048)
-        self.fc = nn.Linear(2048, 1008)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = torch.relu(self.features(self.conv(x / 255).mean(dim=(2, 3))))
-        return f, self.fc(f)
-
-
 def test_resize_follows_tensorflow1_bilinear():
     x = torch.tensor([[[[0.0, 10.0], [20.0, 30.0]]]])
     # TF1, align_corners=False: source position = i * in / out, no half-pixel shift, edge clamped
@@ -191,6 +178,19 @@ def test_resize_follows_tensorflow1_bilinear():
     out = resize_like_tensorflow1(x, 4)[0, 0]
     assert out[0].tolist() == expected_row(0, 10) and out[2].tolist() == expected_row(20, 30)
     assert out[1].tolist() == expected_row(10, 20) and out[3].tolist() == out[2].tolist()
+
+
+def test_resize_equals_a_per_pixel_loop():
+    x = torch.rand(1, 1, 5, 7, dtype=torch.float64)
+    out = resize_like_tensorflow1(x, 11)[0, 0]
+    for i in range(11):
+        for j in range(11):
+            sy, sx = i * 5 / 11, j * 7 / 11
+            y0, x0 = int(sy), int(sx)
+            y1, x1 = min(y0 + 1, 4), min(x0 + 1, 6)
+            top = x[0, 0, y0, x0] + (x[0, 0, y0, x1] - x[0, 0, y0, x0]) * (sx - x0)
+            bottom = x[0, 0, y1, x0] + (x[0, 0, y1, x1] - x[0, 0, y1, x0]) * (sx - x0)
+            assert float(out[i, j]) == pytest.approx(float(top + (bottom - top) * (sy - y0)), abs=1e-6)
 
 
 def test_torchscript_inception_file_is_loaded_and_wrapped(tmp_path):
@@ -213,7 +213,8 @@ def test_inception_state_dict_file_matches_torch_fidelity_layout(tmp_path):
     state = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     # torch-fidelity 0.4.0's FeatureExtractorInceptionV3 holds exactly these tensors (checked against it).
     assert len(state) == 472 and sum(v.numel() for v in state.values()) == 23_885_392
-    assert state["fc.weight"].shape == (1008, 2048) and state["Mixed_7c.branch_pool.conv.weight"].shape == (192, 2048, 1, 1)
+    assert state["fc.weight"].shape == (1008, 2048)
+    assert state["Mixed_7c.branch_pool.conv.weight"].shape == (192, 2048, 1, 1)
     path = tmp_path / "weights-inception.pth"
     torch.save(state, path)
     extractor = load_inception(path)

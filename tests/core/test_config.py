@@ -22,6 +22,7 @@ def test_round_trip_and_defaults():
     ({"model": {"components": 0}}, r"model.components = 0: must be >= 1"),
     ({"data": {"per_class": 5, "fraction": 0.5}}, r"not both"),
     ({"data": {"fraction": 1.5}}, r"data.fraction = 1.5: must be in \(0, 1\]"),
+    ({"train": {"eval_samples": 5}}, r"train.eval_samples = 5: must be 0 \(losses only\) or >= 10"),
     ({"train": {"diffaugment": "rotate"}}, r"train.diffaugment = 'rotate'.*translation"),
     ({"model": {"sigma_mode": "frozen"}}, r"allowed: \['learned', 'unpenalised', 'fixed'\]"),
 ])

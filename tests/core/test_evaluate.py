@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from deligan_core import RunConfig, Trainer, load
 from deligan_core.data import DataSplit, load_dataset
-from deligan_core.metrics import Evaluator, evaluate, evaluate_real, keys, make_evaluator
+from deligan_core.metrics import Evaluator, evaluate, evaluate_real, keys
+from deligan_core.metrics.cache import CACHE_ENV
 from deligan_core.metrics.inception_v3 import WEIGHTS_ENV
+from tests.core.tiny_inception import TinyInception
 
 IMAGE_KEYS = {keys.IS, keys.IS_STD, keys.M_IS, keys.M_IS_STD, keys.FID, keys.PRECISION, keys.RECALL, keys.DENSITY,
               keys.COVERAGE, keys.MEMORISATION_SHARE, keys.MEMORISATION_RATIO, keys.CLASSIFIER_ACCURACY}
@@ -90,11 +91,11 @@ def test_scores_are_reproducible_and_follow_the_seed(cache_dir):
     assert evaluate(generator, n=200, seed=1, cache_dir=cache_dir) == first  # a Trainer carries its data
 
 
-def test_checkpoint_end_to_end_and_the_trainer_hook(tmp_path, cache_dir):
+def test_checkpoint_end_to_end_and_the_trainer_hook(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(cache_dir))
     config = RunConfig.from_dict({"data": {"dataset": "digits", "per_class": 50},
-                                  "train": {"steps": 20, "eval_every": 10, "eval_samples": 0}})
-    trainer = Trainer(config)
-    trainer.evaluator = make_evaluator(trainer.data, 200, cache_dir=cache_dir)  # the trainer integration line
+                                  "train": {"steps": 20, "eval_every": 10, "eval_samples": 200}})
+    trainer = Trainer(config)  # scores train.eval_samples samples at each evaluation
     events = []
     trainer.fit(callback=events.append)
     assert [e.step for e in events] == [10, 20] and all(IMAGE_KEYS <= set(e.metrics) for e in events)
@@ -140,20 +141,6 @@ def test_toy_data_scored_on_raw_coordinates():
 
 
 # ---------------------------------------------------------------- natural images through Inception-v3
-class TinyInception(nn.Module):
-    """A small network with the Inception file interface: N x 3 x 299 x 299 in [0, 255] -> (N x 2048, N x 1008)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 13, stride=13)
-        self.features = nn.Linear(8, 2048)
-        self.fc = nn.Linear(2048, 1008)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = torch.relu(self.features(self.conv(x / 255).mean(dim=(2, 3))))
-        return f, self.fc(f)
-
-
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # 2048-d features of 20 samples: singular
 def test_natural_images_use_inception_weights_from_the_environment(tmp_path, monkeypatch, cache_dir):
     torch.manual_seed(0)

@@ -1,8 +1,9 @@
 """A two-node Ray cluster (2 logical GPUs per node), an MLflow tracking server on 127.0.0.1, gpu: 0.5 per trial.
 
-Shows 8 trials running at once (each waits at a start barrier until all 8 have started, so the study
-only finishes if they were placed together), two per GPU, each on a distinct (node, GPU) slot as recorded in MLflow,
-and the cluster checks: an SQLite tracking URI or an implicit storage path is refused on several nodes.
+The study runs from the command line with a laptop-style file (SQLite tracking, local storage) and
+`--address`, `--storage` and `--tracking-uri` pointing it at the cluster. Shows 8 trials running at once
+(each waits at a start barrier until all 8 have started, so the study only finishes if they were placed
+together), two per GPU, each on a distinct (node, GPU) slot as recorded in MLflow, and the cluster checks: an SQLite tracking URI or an implicit storage path is refused on several nodes.
 The GPUs are logical (this machine has none): a trial records Ray's GPU ids and trains on the CPU
 because CUDA is not available.
 """
@@ -24,7 +25,8 @@ import ray
 from mlflow.tracking import MlflowClient
 from ray.cluster_utils import Cluster
 
-from study.launch import StudyError, check_cluster, run_study
+from study.launch import StudyError, check_cluster
+from study.results import trial_records
 from study.spec import load_spec
 from study.tracking import TAG_ROLE
 from study.trainable import BARRIER_ENV
@@ -83,22 +85,26 @@ def two_nodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
 
 def test_eight_trials_share_four_gpus_on_two_nodes(study_env: Path, two_nodes, mlflow_server: str) -> None:
-    storage = study_env / "shared"
+    # A laptop-style file (SQLite tracking, local storage): the command line points it at the cluster.
     path = study_file(study_env, grid=None, trials_per_cell=8, scheduler={"type": "fifo"},
                       search={"lr_g": {"float": [1e-4, 1e-3], "log": True}},
                       train={"steps": 200, "eval_every": 100, "eval_samples": 500},
-                      resources={"cpu": 0.5, "gpu": 0.5}, tracking={"uri": mlflow_server}, storage=str(storage))
+                      resources={"cpu": 0.5, "gpu": 0.5}, tracking={"uri": "sqlite:///mlflow.db"})
     spec = load_spec(path)
-
-    sqlite = load_spec(study_file(study_env, filename="sqlite.yaml", tracking={"uri": "sqlite:///mlflow.db"}))
+    storage = study_env / "shared"
     with pytest.raises(StudyError, match="tracking server"):
-        check_cluster(sqlite, str(storage), explicit=True)
+        check_cluster(spec, str(storage), explicit=True)
     with pytest.raises(StudyError, match="storage"):
-        check_cluster(spec, str(study_env / "studies"), explicit=False)
-    check_cluster(spec, str(storage), explicit=True)  # every node sees the path
+        check_cluster(spec.with_tracking_uri(mlflow_server), str(study_env / "studies"), explicit=False)
+    check_cluster(spec.with_tracking_uri(mlflow_server), str(storage), explicit=True)  # every node sees the path
 
-    outcome = run_study(spec)
-    assert len(outcome.records) == 8 and all(r.outcome == "complete" for r in outcome.records)
+    launch = subprocess.run([sys.executable, "-m", "study.launch", str(path), "--address", two_nodes.address,
+                             "--storage", str(storage), "--tracking-uri", mlflow_server],
+                            capture_output=True, text=True, timeout=600)
+    assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
+    records = trial_records(storage / spec.name)
+    assert len(records) == 8 and all(r.outcome == "complete" for r in records)
+    assert not (study_env / "mlflow.db").exists()  # the file's SQLite URI was overridden
 
     client = MlflowClient(mlflow_server)
     runs = client.search_runs([client.get_experiment_by_name(spec.name).experiment_id])

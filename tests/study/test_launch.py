@@ -59,7 +59,10 @@ def test_smoke_study_end_to_end(local_ray, study_env: Path) -> None:
     parent, children = _runs(uri, "smoke")
     client = MlflowClient(uri)
     assert parent.info.status == "FINISHED" and parent.data.params["run.data.dataset"] == spec.data["dataset"]
-    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["smoke.yaml"]
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["smoke.yaml", "summary"]
+    summary = [a.path for a in client.list_artifacts(parent.info.run_id, "summary")]
+    assert summary == ["summary/comparison.png", "summary/curves.png", "summary/results.txt"]
+    assert (Path(outcome.study_dir) / "comparison.png").stat().st_size > 10_000
     assert sorted(r.data.tags[TAG_TRIAL] for r in children) == sorted(r.trial_id for r in records)
     by_trial = {r.trial_id: r for r in records}
     for run in children:

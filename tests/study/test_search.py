@@ -63,6 +63,27 @@ def test_baseline_first_and_conditional_parameters_per_cell(spec) -> None:
     assert firsts["model=gan"]["params"] == {"lr_g": 2e-4}
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "grid"])
+def test_every_sampler_suggests_points_inside_the_space(sampler, tmp_path: Path) -> None:
+    search_space = {"lr_g": {"choice": [1e-4, 3e-4]},
+                    "sigma_reg": {"choice": [0.01, 0.1], "when": {"model": "deligan"}}}
+    if sampler != "grid":
+        search_space = {"lr_g": {"float": [1e-4, 1e-3], "log": True},
+                        "sigma_reg": {"float": [0.01, 1.0], "when": {"model": "deligan"}}}
+    spec = load_spec(study_file(tmp_path, trials_per_cell=4, search=search_space, sampler={"type": sampler, "seed": 3},
+                                objective={"metric": "d_fake", "mode": "max"}))
+    search = StudySearch(spec)
+    configs = _suggest_all(search)
+    assert len(configs) == 2 * 4
+    for trial_id, config in configs.items():
+        assert 1e-4 <= config["params"]["lr_g"] <= 1e-3
+        assert ("sigma_reg" in config["params"]) == (config["cell"] == "model=deligan")
+        search.on_trial_complete(trial_id, _result(config["params"]["lr_g"], True))
+    trials = search.optuna_study("model=deligan").trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert len({(t.params["lr_g"], t.params["sigma_reg"]) for t in trials}) >= 3  # it explores
+
+
 def _result(value: float, final: bool, **extra) -> dict:
     return {"d_fake": value, "step": 60 if final else 20, "is_final": final, **extra}
 
