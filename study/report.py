@@ -65,6 +65,11 @@ def comparison_figure(records: list[TrialRecord], spec: StudySpec) -> Figure:
             if line:
                 axes.plot(*zip(*sorted(line)), "o-", color=color, label=label)
         axes.set_xlabel(x_name)
+        ticks = sorted(set(spec.grid[x_name]))
+        if ticks[0] > 0 and ticks[-1] >= 4 * ticks[0]:  # data sizes: evenly spaced on a log axis
+            axes.set_xscale("log")
+            axes.set_xticks(ticks, [str(t) for t in ticks])
+            axes.minorticks_off()
         if len(series) > 1 or next(iter(series)) != "all":
             axes.legend(title="best configuration per cell", fontsize="small")
     axes.set_ylabel(f"{metric} ({spec.objective.mode})")
@@ -97,7 +102,7 @@ def curves_figure(records: list[TrialRecord], spec: StudySpec) -> Figure:
     panels = figure.subplots(rows, columns, squeeze=False, sharey=True)
     for panel, cell in zip(panels.flat, cells):
         for record in (r for r in records if r.cell == cell.key and r.history):
-            style = "-" if record.outcome == COMPLETE else "--"
+            style = ".-" if record.outcome == COMPLETE else ".--"  # a point: a trial stopped at its first report
             panel.plot(*zip(*record.history), style, alpha=0.8, linewidth=1)
         panel.set_title(cell.key, fontsize="small")
         panel.set_xlabel("step")

@@ -42,7 +42,8 @@ def trial_records(study_dir: str | Path, spec: StudySpec | None = None) -> list[
     """One record per trial of the study, read from its Tune experiment state."""
     spec = spec or study_spec(study_dir)
     metric = spec.objective.metric
-    analysis = ExperimentAnalysis(str(study_dir))
+    location = str(study_dir) if "://" in str(study_dir) else str(Path(study_dir).resolve())  # Ray needs absolute
+    analysis = ExperimentAnalysis(location)
     frames = analysis.trial_dataframes
     records = []
     for trial in analysis.trials:

@@ -86,8 +86,8 @@ def test_smoke_study_end_to_end(local_ray, study_env: Path) -> None:
     best = (max if spec.objective.mode == "max" else min)(done, key=lambda r: r.value)
     path = best_checkpoint(outcome.study_dir)
     assert path == Path(best.checkpoint) / "checkpoint.pt" == outcome.best_checkpoint
-    cli = subprocess.run([sys.executable, "-m", "study.best", outcome.study_dir], capture_output=True, text=True,
-                         check=True)
+    cli = subprocess.run([sys.executable, "-m", "study.best", "studies/smoke"], capture_output=True, text=True,
+                         check=True, cwd=study_env)  # a relative study directory, as in the README
     assert cli.stdout.strip() == str(path)
 
     from_dir = deligan_core.load(outcome.study_dir)  # the study writes the best_checkpoint marker
