@@ -328,6 +328,11 @@ def _check(spec: StudySpec) -> None:
     _check_sampler(spec)
     if spec.objective.metric not in _metric_names():
         fail("objective.metric", spec.objective.metric, f"allowed: {sorted(_metric_names())}")
+    varied = [f"{where}.{name}" for where, params in (("grid", spec.grid), ("search", spec.search))
+              for name in params if names[name] == "train.steps"]
+    if varied and spec.scheduler.type == "asha":
+        fail("scheduler.type", "asha", f"ASHA compares trials at equal step counts, but {varied[0]} varies "
+                                       f"train.steps; allowed with it: 'fifo'")
     grace = spec.scheduler.grace_period
     if grace is not None and grace > base.train.steps:
         fail("scheduler.grace_period", grace, f"must be <= train.steps ({base.train.steps})")

@@ -102,6 +102,7 @@ SMOKE = yaml.safe_load((SPACES / "smoke.yaml").read_text())
     ({"trials_per_cell": 0}, ["trials_per_cell", "0", "greater than or equal to 1"]),
     ({"seeds": 1.5}, ["seeds", "1.5"]),
     ({"scheduler": {"type": "asha", "grace_period": 1000}}, ["scheduler.grace_period", "1000", "train.steps"]),
+    ({"grid": {"steps": [40, 60]}}, ["scheduler.type", "'asha'", "grid.steps", "'fifo'"]),
     ({"name": "my study"}, ["name", "'my study'", "pattern"]),
     ({"name": None}, ["name is required"]),
 ])
