@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 import uuid
@@ -58,7 +59,8 @@ def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = Fal
               storage: str | None = None) -> StudyOutcome:
     """Run (or resume) a study to its end or to an interruption; print a table per cell."""
     root = _storage_root(storage or spec.storage)
-    study_dir = f"{root}/{spec.name}" if "://" in root else str(Path(root) / spec.name)
+    local = "://" not in root  # else a URI (s3://...): nothing is written here
+    study_dir = str(Path(root) / spec.name) if local else f"{root}/{spec.name}"
     started = not ray.is_initialized()
     if started:
         ray.init(address=address or "local")
@@ -70,7 +72,7 @@ def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = Fal
         if not resume and exists:
             raise StudyError(f"{study_dir}: a study of this name exists; continue it with --resume, or change "
                              f"`name`/`storage`")
-        if not resume and "://" not in study_dir:
+        if not resume and local:
             Path(study_dir).mkdir(parents=True, exist_ok=True)
             (Path(study_dir) / SPEC_NAME).write_text(spec.text)
         uri = absolute_uri(spec.tracking.uri)
@@ -91,16 +93,13 @@ def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = Fal
         table = cell_table(records, spec)
         print(f"\nstudy {spec.name}: {len(records)} trials in {study_dir}\n{table}")
         with tempfile.TemporaryDirectory() as scratch:
-            figures = save_study_figures(records, spec, study_dir if "://" not in study_dir else scratch)
+            figures = save_study_figures(records, spec, study_dir if local else scratch)
             log_study_summary(uri, parent, table, figures)
-            if "://" not in study_dir:
-                print(f"figures: {', '.join(str(f) for f in figures)} (also in the MLflow study run)")
-        best = write_best_marker(study_dir) if "://" not in study_dir else None
+        best = write_best_marker(study_dir) if local else None
+        if local:
+            print(f"figures: {', '.join(str(f) for f in figures)} (also in the MLflow study run)")
         if best is not None:
             print(f"best checkpoint: {best}")
-        if interrupted:
-            print(f"interrupted: continue with  python -m study.launch {spec.source} --resume"
-                  + (f" --storage {storage}" if storage else ""))
         close_study_run(uri, parent, "KILLED" if interrupted else "FINISHED")
         return StudyOutcome(study_dir, records, interrupted, parent, best)
     finally:
@@ -187,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, StudyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return INTERRUPTED_EXIT if outcome.interrupted else 0
+    if outcome.interrupted:  # the same command, so --storage and --tracking-uri point at the same study
+        again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
+        print(f"interrupted: continue with  python -m study.launch {shlex.join(again)} --resume")
+        return INTERRUPTED_EXIT
+    return 0
 
 
 if __name__ == "__main__":

@@ -141,7 +141,6 @@ class StudySearch(PickledState, Searcher):
         return self.optuna_study(cell).trials[number]
 
 
-
 def load_search(study_dir: str) -> StudySearch:
     """The searcher state Tune saved in a study directory (its per-cell Optuna studies included)."""
     search = StudySearch.__new__(StudySearch)
@@ -188,7 +187,6 @@ class PerCellScheduler(PickledState, FIFOScheduler):
     def debug_string(self) -> str:
         stopped = sum(s._num_stopped for s in self._per_cell.values())
         return f"ASHA per cell ({len(self._per_cell)} cells): {stopped} trials stopped early"
-
 
 
 def make_scheduler(spec: StudySpec) -> TrialScheduler:

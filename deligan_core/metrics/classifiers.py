@@ -244,10 +244,10 @@ def trained_classifier(data: DataSplit, *, spec: ClassifierSpec | None = None,
                     data.name, len(parts.fit), weights)
         started = time.perf_counter()
         network, accuracy = train_classifier(data, spec, parts, device)
-        logger.info("evaluation classifier for %r: held-out accuracy %.4f after %.1f s", data.name, accuracy,
-                    time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        logger.info("evaluation classifier for %r: held-out accuracy %.4f after %.1f s", data.name, accuracy, seconds)
         info = {"code_version": CODE_VERSION, "key": key, "dataset": data.name, "content_hash": data.content_hash,
-                "accuracy": accuracy, "target": spec.target, "train_seconds": time.perf_counter() - started,
+                "accuracy": accuracy, "target": spec.target, "train_seconds": seconds,
                 "device": str(device), "n_fit": len(parts.fit), "n_scored": len(parts.scored),
                 "spec": dataclasses.asdict(spec)}
         state = {k: v.cpu() for k, v in network.state_dict().items()}

@@ -51,7 +51,7 @@ def test_sigint_then_resume_completes_every_trial_once(study_env: Path) -> None:
     first.send_signal(signal.SIGINT)
     output = first.communicate(timeout=240)[0]
     assert first.returncode == INTERRUPTED_EXIT, output[-3000:]
-    assert "--resume" in output
+    assert f"continue with  python -m study.launch {path} --resume" in output
     before = trial_records(study_dir, spec)
     # The step of each unfinished trial's last registered checkpoint (its last report may be later: Ray
     # registers a checkpoint just after the report that carries it).
