@@ -86,11 +86,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         study = {"name": "bench", "objective": {"metric": "d_fake", "mode": "max"},
                  "data": {"dataset": args.dataset, "per_class": args.per_class},
-                 "train": {"steps": args.steps, "eval_every": eval_every, "eval_samples": 0}, "trials_per_cell": 1}
+                 "train": {"steps": args.steps, "eval_every": eval_every, "eval_samples": 0}, "trials_per_cell": 1,
+                 "confirm": None}
         path = Path(scratch) / "bench.yaml"
         path.write_text(yaml.safe_dump(study))
         spec = load_spec(path)
-        config = trial_config(spec, "all", {}, seed=0)
+        config = trial_config(spec, "all", {}, seeds=(0,), phase="search", role="search").to_dict()
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
             short = dict(config, run={**config["run"], "train": {**config["run"]["train"], "steps": 2 * eval_every}})

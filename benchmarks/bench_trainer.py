@@ -21,7 +21,7 @@ from deligan_core.models import build_models
 
 def bare_loop(trainer: Trainer, steps: int) -> float:
     """The textbook loop on the trainer's own model architecture, data and batch: steps/s."""
-    g, d = build_models(trainer.model_args)
+    g, d = build_models(trainer.spec)
     o, batch, real_all = trainer.config.optim, trainer.config.train.batch_size, trainer.real
     opt_g = torch.optim.Adam(g.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))

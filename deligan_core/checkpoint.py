@@ -1,8 +1,8 @@
 """Checkpoint files: one versioned dict, written atomically, read back with ``weights_only=True``.
 
-Keys: format_version, kind, config (resolved RunConfig dict), model_args, generator (network
-weights), latent (mu / sigma), discriminator, opt_g, opt_d, step, rng, data,
-schedule_state.
+Keys: format_version, kind, config (resolved RunConfig dict), model_spec (`ModelSpec` dict), generator
+(network weights), latent (mu / sigma), discriminator, opt_g, opt_d, step, updates, batches (data order),
+schedule_state, rng, data.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 from deligan_core.atomic import atomic_write
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: official networks, model_spec instead of model_args
 KIND = "deligan_core.checkpoint"
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_MARKER = "best_checkpoint"  # a text file naming a checkpoint path, e.g. written by a study
@@ -51,7 +51,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format_version {version!r} is not supported; "
                               f"this version of deligan_core reads format_version {FORMAT_VERSION}")
-    missing = [k for k in ("config", "model_args", "generator", "latent", "step") if k not in state]
+    missing = [k for k in ("config", "model_spec", "generator", "latent", "step") if k not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks keys {missing}")
     return state

@@ -2,7 +2,8 @@
 
 A `RunConfig` snapshot (``asdict``) is stored in every checkpoint; `RunConfig.from_dict` rebuilds it
 and rejects unknown keys, wrong types and values outside their allowed set, naming the dotted key.
-Fields left as ``None`` take the data family's official default (see `family_defaults`).
+Fields left as ``None`` are filled by `deligan_core.resolve.resolve_config`: the registry's defaults, then
+the data family's official settings, then the data set's own, then what the user gave.
 """
 
 from __future__ import annotations
@@ -22,23 +23,26 @@ class ConfigError(ValueError):
 @dataclass
 class DataConfig:
     dataset: str = "ring8"
-    per_class: int | None = None
-    fraction: float | None = None
+    per_class: int | None = None  # images per class in the training subset; None: see `fraction`
+    fraction: float | None = None  # stratified share of the training pool; both None: the whole pool
     root: str | None = None
-    seed: int = 0
+    seed: int = 0  # which subset
 
 
 @dataclass
 class ModelConfig:
     model: Literal["gan", "deligan", "gan++", "nx-gan", "moe-gan", "ensemble-gan"] = "deligan"
-    components: int = 50
+    arch: Literal["official", "wide"] | None = None  # networks: the official code's, or the wider variant
+    components: int | None = None  # N; default: the batch size, as in the official code (1 for a plain GAN)
     z_dim: int | None = None
+    width: int | None = None  # hidden width of the toy MLP / base channel count of conv nets
+    g_output: Literal["tanh", "linear"] | None = None  # toy generators: tanh for the paper's toys in [-1, 1]
     sigma_mode: Literal["learned", "unpenalised", "fixed"] = "learned"
     sigma_init: float | None = None
-    sigma_init_high: float | None = None  # set: sigma ~ U(sigma_init, sigma_init_high) per entry
-    sigma_reg: float | None = None
-    assignment: Literal["random", "row"] = "random"
-    width: int | None = None  # hidden width of the toy MLP / base channel count of conv nets
+    sigma_init_high: float | None = None  # sigma ~ U(sigma_init, sigma_init_high) per entry; default: constant
+    sigma_reg: float | None = None  # lambda of the sigma penalty
+    sigma_penalty: Literal["mean", "paper"] | None = None  # official code: mean over N*d; paper: sum / N
+    assignment: Literal["random", "row"] | None = None  # row: official "row i uses component i"
 
 
 @dataclass
@@ -47,20 +51,20 @@ class OptimConfig:
     lr_d: float | None = None
     beta1: float = 0.5
     beta2: float = 0.999
-    decay_start: int | None = None  # step after which both learning rates decay linearly to 0
-    schedule: Literal["fixed", "threshold"] = "fixed"
+    decay_start: int | None = None  # step after which both learning rates decay linearly to 0; default: none
+    schedule: Literal["fixed", "threshold"] | None = None  # fixed: d_steps then g_steps per batch
     d_steps: int = 1
     g_steps: int = 1
-    threshold: float = 1.0  # threshold schedule: train D while loss_d > threshold * loss_g
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 2000
+    steps: int | None = None  # batches of training data (one step = one batch, whatever the schedule)
     batch_size: int | None = None
-    eval_every: int = 500
+    eval_every: int | None = None
     eval_samples: int = 1000
-    seed: int = 0
+    eval_seed: int = 0  # noise of the evaluation samples
+    seed: int = 0  # initialisation, data order and training noise
     threads: int | None = None
     device: str = "cpu"
     diffaugment: str = ""  # comma-separated subset of AUGMENTS, "" for none
@@ -117,14 +121,15 @@ def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
 
 def _coerce(value: Any, hint: Any, source: str, key: str) -> Any:
     args = get_args(hint)
+    if get_origin(hint) is not Literal and type(None) in args:
+        if value is None:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        args = get_args(hint)
     if get_origin(hint) is Literal:
         if value not in args:
             raise ConfigError(f"{source}: {key} = {value!r} is not allowed; allowed: {list(args)}")
         return value
-    if type(None) in args:
-        if value is None:
-            return None
-        (hint,) = [a for a in args if a is not type(None)]
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if hint in (int, str) and isinstance(value, hint) and not isinstance(value, bool):
@@ -143,8 +148,12 @@ def _check_values(config: RunConfig, source: str) -> None:
         fail("data.per_class", d.per_class, "must be >= 1")
     if d.fraction is not None and not 0 < d.fraction <= 1:
         fail("data.fraction", d.fraction, "must be in (0, 1]")
-    if m.components < 1:
+    if m.components is not None and m.components < 1:
         fail("model.components", m.components, "must be >= 1")
+    if m.width is not None and m.width < 1:
+        fail("model.width", m.width, "must be >= 1")
+    if m.sigma_init is not None and m.sigma_init_high is not None and m.sigma_init_high < m.sigma_init:
+        fail("model.sigma_init_high", m.sigma_init_high, f"must be >= model.sigma_init ({m.sigma_init})")
     if m.z_dim is not None and m.z_dim < 1:
         fail("model.z_dim", m.z_dim, "must be >= 1")
     if m.sigma_reg is not None and m.sigma_reg < 0:
@@ -154,9 +163,13 @@ def _check_values(config: RunConfig, source: str) -> None:
             fail(key, lr, "must be > 0")
     if o.d_steps < 1 or o.g_steps < 1:
         fail("optim.d_steps/g_steps", (o.d_steps, o.g_steps), "must be >= 1")
-    if t.steps < 0:
+    if t.steps is not None and t.steps < 0:
         fail("train.steps", t.steps, "must be >= 0")
-    if t.eval_every < 1:
+    if t.batch_size is not None and t.batch_size < 1:
+        fail("train.batch_size", t.batch_size, "must be >= 1")
+    if o.decay_start is not None and o.decay_start < 0:
+        fail("optim.decay_start", o.decay_start, "must be >= 0")
+    if t.eval_every is not None and t.eval_every < 1:
         fail("train.eval_every", t.eval_every, "must be >= 1")
     if t.eval_samples != 0 and t.eval_samples < 10:
         fail("train.eval_samples", t.eval_samples, "must be 0 (losses only) or >= 10 (the IS splits)")
@@ -170,20 +183,3 @@ def _check_values(config: RunConfig, source: str) -> None:
 def augment_policies(spec: str) -> list[str]:
     """Split a DiffAugment spec such as ``"translation,cutout"`` into policy names."""
     return [p.strip() for p in spec.split(",") if p.strip()]
-
-
-# Official settings per data family (REFERENCE.md): z dim, batch (= N in the official code),
-# Adam lr, sigma init and lambda.
-FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "toy2d": dict(z_dim=2, batch_size=50, lr_g=1e-4, lr_d=1e-4, sigma_init=0.02, sigma_reg=0.1, width=32),
-    "gray8": dict(z_dim=30, batch_size=50, lr_g=5e-4, lr_d=5e-4, sigma_init=0.2, sigma_reg=1 / 3, width=64),
-    "gray28": dict(z_dim=30, batch_size=50, lr_g=5e-4, lr_d=5e-4, sigma_init=0.2, sigma_reg=1 / 3, width=64),
-    "img32": dict(z_dim=100, batch_size=100, lr_g=3e-4, lr_d=3e-4, sigma_init=0.2, sigma_reg=0.05, width=64),
-}
-
-
-def family_defaults(family: str) -> dict[str, Any]:
-    """Official defaults for a data family; an unknown family lists the known ones."""
-    if family not in FAMILY_DEFAULTS:
-        raise ConfigError(f"unknown data family {family!r}; known: {sorted(FAMILY_DEFAULTS)}")
-    return dict(FAMILY_DEFAULTS[family])

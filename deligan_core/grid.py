@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from deligan_core.models import ModelSpec
 
 SampleFn = Callable[..., Tensor]  # (n, *, seed, component) -> samples
 
@@ -33,14 +35,14 @@ def _grid_batches(sample: SampleFn, components: int, seed: int, rows: int, cols:
     return sample(rows * cols, seed=seed)
 
 
-def save_sample_grid(sample: SampleFn, model_args: dict[str, Any], path: str | Path, *, seed: int = 0,
+def save_sample_grid(sample: SampleFn, spec: ModelSpec, path: str | Path, *, seed: int = 0,
                      real: Tensor | None = None, rows: int = 10, cols: int = 10) -> Path:
     """Write a PNG of generated samples; for 2-D data a scatter over the real points."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if model_args["family"] == "toy2d":
+    if spec.family == "toy2d":
         return _save_scatter(sample(2000, seed=seed), real, path)
-    components = model_args["components"] if model_args["model"] in ("deligan", "moe-gan", "ensemble-gan") else 1
+    components = spec.components if spec.has_components else 1
     images = _grid_batches(sample, components, seed, rows, cols)
     scale = max(1, 256 // (cols * images.shape[-1]))  # small images are scaled up to be readable
     tile = Image.fromarray(tile_images(images, len(images) // cols))

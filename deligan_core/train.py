@@ -18,6 +18,7 @@ from typing import Any
 from deligan_core.checkpoint import CHECKPOINT_NAME
 from deligan_core.config import ConfigError, RunConfig
 from deligan_core.data import list_datasets
+from deligan_core.resolve import resolve_config
 from deligan_core.trainer import EvalEvent, Trainer
 
 HELP = {
@@ -25,6 +26,11 @@ HELP = {
     "sigma_reg": "lambda of the sigma penalty", "eval_samples": "samples scored at each evaluation (0: losses only)",
     "device": "cpu, cuda or auto", "diffaugment": "comma-separated: translation,cutout,color",
     "sigma_init_high": "with --sigma-init: sigma ~ U(sigma_init, sigma_init_high)",
+    "steps": "batches of training data (one step = one batch)", "arch": "official networks, or the wider variant",
+    "components": "N (default: the batch size; 1 for gan)", "assignment": "row: row i of a batch uses component i",
+    "schedule": "fixed: d_steps D then g_steps G updates per batch; threshold: the official loss-threshold rule",
+    "sigma_penalty": "mean over all N*d entries (official code) or sum / N (paper)",
+    "g_output": "toy generators: tanh (paper toys) or linear", "eval_seed": "noise of the evaluation samples",
 }
 RENAMED = {("data", "seed"): "data_seed"}  # train.seed keeps --seed
 
@@ -40,10 +46,11 @@ def config_flags() -> dict[str, tuple[str, str, Any]]:
 
 
 def _argument(hint: Any) -> dict[str, Any]:
+    if typing.get_origin(hint) is not typing.Literal:
+        hint = next((a for a in typing.get_args(hint) if a is not type(None)), hint)  # X | None -> X
     if typing.get_origin(hint) is typing.Literal:
         return {"choices": typing.get_args(hint)}
-    base = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-    return {"type": base[0]}
+    return {"type": hint}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,7 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag, (section, _, hint) in config_flags().items():
         extra = {"choices": list_datasets()} if flag == "dataset" else _argument(hint)
         p.add_argument("--" + flag.replace("_", "-"), dest=flag, help=HELP.get(flag, section), **extra)
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--out", type=Path, help="output folder (required unless --print-config)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved configuration (every default filled in) as JSON and exit")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
@@ -73,6 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     """Train, checkpointing at every evaluation; print the final metrics as JSON."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.no_progress else logging.INFO, format="%(message)s")
+    if args.print_config:
+        try:
+            print(json.dumps(resolve_config(config_from_args(args)).to_dict(), indent=1))
+        except (ConfigError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    if args.out is None:
+        print("error: --out is required (the output folder)", file=sys.stderr)
+        return 2
     out: Path = args.out
     checkpoint = out / CHECKPOINT_NAME
     try:

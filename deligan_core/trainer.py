@@ -1,13 +1,18 @@
-"""The DeLiGAN trainer: setup, resume, then a loop of (1) D update, (2) G update, evaluation hook.
+"""The DeLiGAN trainer: setup, resume, then a loop over batches of (1) D updates, (2) G updates, evaluation.
 
-The evaluation hook runs every ``train.eval_every`` steps and at the last step: it hands an
-`EvalEvent` (step, metrics, the trainer itself) to a caller-supplied callback, which may save a
-checkpoint (`Trainer.save`) or a sample grid. The core knows nothing of who is calling.
+One step is one batch of the training set (epochs are fresh permutations, as in the official code).
+Per batch, the ``fixed`` schedule makes ``d_steps`` D updates then ``g_steps`` G updates; the official
+``threshold`` schedule makes 5 updates, each G or D by the loss-threshold rule (`schedule.ThresholdRule`).
+The evaluation hook runs every ``train.eval_every`` steps and at the last step: it hands an `EvalEvent`
+(step, metrics, the trainer itself) to a caller-supplied callback, which may save a checkpoint
+(`Trainer.save`) or a sample grid. The core knows nothing of who is calling. A trainer draws its noise
+(and dropout, augmentation) from its own random stream, seeded by ``train.seed`` and checkpointed, so
+runs trained side by side in one process do not disturb each other or the caller's global stream.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -16,17 +21,25 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from deligan_core.augment import diff_augment
 from deligan_core.checkpoint import read_checkpoint, save_checkpoint
-from deligan_core.config import RunConfig, augment_policies, family_defaults
+from deligan_core.config import RunConfig, augment_policies
 from deligan_core.data import DataSplit, load_dataset
 from deligan_core.grid import save_sample_grid
-from deligan_core.metrics import make_evaluator
-from deligan_core.models import build_models
+from deligan_core.metrics import keys, make_evaluator
+from deligan_core.models import ModelSpec, build_models
+from deligan_core.resolve import model_spec, resolve_config
+from deligan_core.schedule import THRESHOLD_RULES, UPDATES_PER_BATCH, EpochBatches
 
 GRID_SEED = 1234  # fixed noise for sample grids, as in pytorch/examples dcgan
+# Settings a resumed run may change: how long it runs, how it is scored, where it runs.
+RESUMABLE_CHANGES = frozenset({"train.steps", "train.eval_every", "train.eval_samples", "train.eval_seed",
+                               "train.threads", "train.device", "optim.decay_start"})
+SATURATED_D_FAKE = 1e-3  # D wins outright when D(G(z)) stays below this for a whole evaluation window
+
+logger = logging.getLogger(__name__)
 
 
 class DivergenceError(RuntimeError):
@@ -42,26 +55,6 @@ class EvalEvent:
     trainer: "Trainer"
 
 
-def resolve_config(config: RunConfig, data: DataSplit) -> tuple[RunConfig, dict[str, Any]]:
-    """Fill every ``None`` with the data family's official default; return (config, model_args)."""
-    d = family_defaults(data.family)
-    m, o, t = config.model, config.optim, config.train
-    high = m.sigma_init_high
-    resolved = dataclasses.replace(
-        config,
-        model=dataclasses.replace(m, z_dim=m.z_dim or d["z_dim"], width=m.width or d["width"],
-                                  sigma_init=d["sigma_init"] if m.sigma_init is None else m.sigma_init,
-                                  sigma_reg=d["sigma_reg"] if m.sigma_reg is None else m.sigma_reg),
-        optim=dataclasses.replace(o, lr_g=o.lr_g or d["lr_g"], lr_d=o.lr_d or d["lr_d"]),
-        train=dataclasses.replace(t, batch_size=t.batch_size or d["batch_size"]))
-    rm = resolved.model
-    model_args = dict(model=rm.model, family=data.family, shape=list(data.shape), num_classes=data.num_classes,
-                      components=1 if rm.model in ("gan", "gan++") else rm.components, z_dim=rm.z_dim,
-                      width=rm.width, sigma_init=rm.sigma_init, sigma_init_high=high,
-                      sigma_mode=rm.sigma_mode, sigma_reg=rm.sigma_reg, assignment=rm.assignment)
-    return resolved, model_args
-
-
 def resolve_device(name: str) -> torch.device:
     """``cpu``, ``cuda[:i]`` or ``auto`` (cuda when available); asking for missing CUDA is an error."""
     if name == "auto":
@@ -72,68 +65,93 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _linear_decay(decay_start: int | None, total: int) -> Callable[[int], float]:
-    if decay_start is None or decay_start >= total:
+def _linear_decay(decay_start: int, total: int) -> Callable[[int], float]:
+    if decay_start >= total:
         return lambda step: 1.0
     return lambda step: max(0.0, 1.0 - max(0, step - decay_start) / (total - decay_start))
 
 
 class _Window:
-    """Sums of per-step statistics between two evaluations, kept as tensors (no per-step sync)."""
+    """Per-update statistics between two evaluations, summed as tensors (no per-step host sync)."""
 
     def __init__(self) -> None:
         self.sums: dict[str, Tensor] = {}
         self.counts: dict[str, int] = {}
+        self.d_fake_max: Tensor | None = None
         self.started = time.perf_counter()
         self.steps = 0
 
     def add(self, stats: dict[str, Tensor]) -> None:
         for k, v in stats.items():
-            self.sums[k] = self.sums[k] + v.detach() if k in self.sums else v.detach()
+            v = v.detach()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
             self.counts[k] = self.counts.get(k, 0) + 1
+        if keys.D_FAKE in stats:
+            d_fake = stats[keys.D_FAKE].detach()
+            self.d_fake_max = d_fake if self.d_fake_max is None else torch.maximum(self.d_fake_max, d_fake)
 
     def means(self) -> dict[str, float]:
         return {k: float(v) / self.counts[k] for k, v in self.sums.items()}
+
+
+class _InferenceMode:
+    """Batch norm (and dropout) in inference mode for the block, then back to the previous modes."""
+
+    def __init__(self, *modules: nn.Module) -> None:
+        self.modules = modules
+
+    def __enter__(self) -> None:
+        self.was = [m.training for m in self.modules]
+        for m in self.modules:
+            m.eval()
+
+    def __exit__(self, *exc: object) -> None:
+        for m, was in zip(self.modules, self.was):
+            m.train(was)
 
 
 class Trainer:
     """Trains one GAN variant on one limited data set; see the module docstring."""
 
     def __init__(self, config: RunConfig, data: DataSplit | None = None) -> None:
-        self.data = data or load_dataset(config.data.dataset, per_class=config.data.per_class,
-                                         fraction=config.data.fraction, seed=config.data.seed,
-                                         root=config.data.root)
-        self.config, self.model_args = resolve_config(config, self.data)
-        t, o = self.config.train, self.config.optim
-        if t.threads is not None:
-            torch.set_num_threads(t.threads)
+        self.config = resolve_config(config)
+        d, t, o = self.config.data, self.config.train, self.config.optim
+        self.data = data or load_dataset(d.dataset, per_class=d.per_class, fraction=d.fraction, seed=d.seed,
+                                         root=d.root)
+        self.spec: ModelSpec = model_spec(self.config, self.data)
+        torch.set_num_threads(t.threads)
         self.device = resolve_device(t.device)
-        torch.manual_seed(t.seed)
-        self.generator, self.discriminator = (m.to(self.device) for m in build_models(self.model_args))
+        with torch.random.fork_rng(devices=self._cuda_devices()):  # the global stream is left as it was
+            torch.manual_seed(t.seed)
+            self.generator, self.discriminator = (m.to(self.device) for m in build_models(self.spec))
+            self._rng = self._get_rng()  # this run's own stream: noise, dropout, augmentation
         betas = (o.beta1, o.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr_d, betas=betas)
         self.lr_factor = _linear_decay(o.decay_start, t.steps)
         self.real = self.data.train_x.to(self.device)
+        self.batches = EpochBatches(len(self.real), t.batch_size, seed=t.seed, device=self.device)
+        self.rule = THRESHOLD_RULES[self.data.family]() if o.schedule == "threshold" else None
         self.policies = augment_policies(t.diffaugment)
         if self.policies and self.real.dim() != 4:
             raise ValueError(f"train.diffaugment = {t.diffaugment!r} needs an image data set; "
                              f"{self.data.name!r} is {self.data.family}")
         self.step = 0
-        self.last_losses = {"loss_d": math.inf, "loss_g": 0.0}  # threshold schedule: start with D
+        self.updates = {"g": 0, "d": 0}
+        self._window = _Window()
         # Scores train.eval_samples samples at each evaluation (IS, m-IS, FID, PRDC, memorisation); a caller
         # may replace it with any callable of the trainer. The classifier is loaded at the first evaluation.
         self.evaluator: Callable[["Trainer"], dict[str, float]] | None = (
-            make_evaluator(self.data, t.eval_samples, device=self.device) if t.eval_samples else None)
+            make_evaluator(self.data, t.eval_samples, seed=t.eval_seed, device=self.device)
+            if t.eval_samples else None)
 
     # ---- one training step -------------------------------------------------------------------
     def _augment(self, x: Tensor) -> Tensor:
         return diff_augment(x, self.policies) if self.policies else x
 
-    def _update_d(self, batch: int) -> dict[str, Tensor]:
-        real = self.real[torch.randint(len(self.real), (batch,), device=self.device)]
+    def _update_d(self, real: Tensor, noise: tuple[Tensor, Tensor]) -> None:
         with torch.no_grad():
-            fake = self.generator(batch)
+            fake = self.generator.decode(*noise)
         logit_real = self.discriminator(self._augment(real)).view(-1)
         logit_fake = self.discriminator(self._augment(fake)).view(-1)
         loss = (F.binary_cross_entropy_with_logits(logit_real, torch.ones_like(logit_real))
@@ -141,76 +159,103 @@ class Trainer:
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
-        return {"loss_d": loss, "d_real": torch.sigmoid(logit_real).mean(),
-                "d_fake": torch.sigmoid(logit_fake).mean()}
+        self.updates["d"] += 1
+        self._window.add({keys.LOSS_D: loss, keys.D_REAL: torch.sigmoid(logit_real).mean(),
+                          keys.D_FAKE: torch.sigmoid(logit_fake).mean()})
 
-    def _update_g(self, batch: int) -> dict[str, Tensor]:
-        logit = self.discriminator(self._augment(self.generator(batch))).view(-1)
+    def _update_g(self, noise: tuple[Tensor, Tensor]) -> None:
+        logit = self.discriminator(self._augment(self.generator.decode(*noise))).view(-1)
         adversarial = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
         penalty = self.generator.sigma_penalty()
         self.opt_g.zero_grad(set_to_none=True)
         (adversarial + penalty).backward()
         self.opt_g.step()
-        return {"loss_g": adversarial, "sigma_penalty": penalty}
+        self.updates["g"] += 1
+        self._window.add({keys.LOSS_G: adversarial, keys.SIGMA_PENALTY: penalty})
 
-    def train_step(self) -> dict[str, Tensor]:
-        """One step: (1) update D, (2) update G, by the fixed ratio or the loss-threshold schedule."""
+    @torch.no_grad()
+    def _g_loss_in_inference_mode(self, noise: tuple[Tensor, Tensor]) -> float:
+        with _InferenceMode(self.generator, self.discriminator):
+            logit = self.discriminator(self.generator.decode(*noise)).view(-1)
+        return float(F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit)))
+
+    def train_step(self) -> None:
+        """One batch: (1) D updates, (2) G updates, by the fixed ratio or the official threshold rule."""
         o, batch = self.config.optim, self.config.train.batch_size
         factor = self.lr_factor(self.step)  # the lr schedule is a function of the step alone
         for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = lr * factor
-        if o.schedule == "threshold":  # official toy/MNIST scripts: train whichever side is losing
-            train_d = self.last_losses["loss_d"] > o.threshold * self.last_losses["loss_g"]
-            d_steps, g_steps = (1, 0) if train_d else (0, 1)
-        else:
-            d_steps, g_steps = o.d_steps, o.g_steps
-        stats: dict[str, Tensor] = {}
-        for _ in range(d_steps):
-            stats.update(self._update_d(batch))
-        for _ in range(g_steps):
-            stats.update(self._update_g(batch))
-        if o.schedule == "threshold":
-            self.last_losses.update({k: float(stats[k].detach()) for k in ("loss_d", "loss_g") if k in stats})
-        return stats
+        rows, new_epoch = self.batches.next()
+        real = self.real[rows]
+        if self.rule is None:
+            for _ in range(o.d_steps):
+                self._update_d(real, self.generator.draw(batch))
+            for _ in range(o.g_steps):
+                self._update_g(self.generator.draw(batch))
+        else:  # official toy / MNIST scripts: each update trains G if its loss is above the threshold
+            self.rule.start_batch(new_epoch)
+            for _ in range(UPDATES_PER_BATCH):
+                noise = self.generator.draw(batch)
+                train_g = self._g_loss_in_inference_mode(noise) > self.rule.threshold
+                self._update_g(noise) if train_g else self._update_d(real, noise)
+                self.rule.record(trained_g=train_g)
+        self.step += 1
+        self._window.steps += 1
 
     # ---- loop ----------------------------------------------------------------------------------
-    def fit(self, callback: Callable[[EvalEvent], None] | None = None, *, progress: bool = False) -> dict[str, float]:
-        """Train up to ``train.steps``; call ``callback`` at each evaluation; return the last metrics."""
+    def fit(self, callback: Callable[[EvalEvent], None] | None = None, *, progress: bool = False,
+            stop_at: int | None = None) -> dict[str, float]:
+        """Train up to ``train.steps`` (or `stop_at`, if earlier); call ``callback`` at each evaluation;
+        return the last metrics. Evaluations fall on multiples of ``train.eval_every`` and the last step."""
         from tqdm.auto import tqdm
 
         t = self.config.train
+        end = t.steps if stop_at is None else min(stop_at, t.steps)
         metrics: dict[str, float] = {}
-        window = _Window()
-        with tqdm(total=t.steps, initial=self.step, disable=not progress, desc="train", unit="step") as bar:
-            while self.step < t.steps:
-                window.add(self.train_step())
-                window.steps += 1
-                self.step += 1
-                bar.update(1)
-                if self.step % t.eval_every == 0 or self.step == t.steps:
-                    metrics = self.evaluate(window)
-                    bar.set_postfix({k: f"{metrics[k]:.3g}" for k in ("loss_d", "loss_g") if k in metrics})
-                    if callback is not None:
-                        callback(EvalEvent(self.step, metrics, self))
-                    window = _Window()
+        self._window = _Window()
+        with tqdm(total=t.steps, initial=self.step, disable=not progress, desc="train", unit="step") as bar, \
+                torch.random.fork_rng(devices=self._cuda_devices()):
+            self._set_rng(self._rng)  # runs trained side by side in one process draw from their own streams
+            try:
+                while self.step < end:
+                    self.train_step()
+                    bar.update(1)
+                    if self.step % t.eval_every == 0 or self.step == t.steps:
+                        self._rng = self._get_rng()  # what a checkpoint saved by the callback continues from
+                        metrics = self.evaluate(self._window)
+                        shown = (keys.LOSS_D, keys.LOSS_G, keys.IS, keys.SIGMA_MEAN)
+                        bar.set_postfix({k: f"{metrics[k]:.3g}" for k in shown if k in metrics})
+                        if callback is not None:
+                            callback(EvalEvent(self.step, metrics, self))
+                        self._set_rng(self._rng)  # whatever the callback drew, training goes on the same
+                        self._window = _Window()
+            finally:
+                self._rng = self._get_rng()
         return metrics
 
     def evaluate(self, window: _Window | None = None) -> dict[str, float]:
-        """Metrics at the current step: window means, sigma statistics, speed and quality metrics."""
-        metrics: dict[str, float] = {"step": float(self.step)}
+        """Metrics at the current step: window means, update counts, sigma statistics, speed and quality."""
+        metrics: dict[str, float] = {keys.STEP: float(self.step), keys.G_UPDATES: float(self.updates["g"]),
+                                     keys.D_UPDATES: float(self.updates["d"])}
         if window is not None and window.steps:
-            elapsed = time.perf_counter() - window.started
             metrics.update(window.means())
-            metrics["steps_per_s"] = window.steps / max(elapsed, 1e-9)
+            metrics[keys.STEPS_PER_S] = window.steps / max(time.perf_counter() - window.started, 1e-9)
             bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
             if bad:
                 raise DivergenceError(f"non-finite training statistics at step {self.step}: {bad}")
+            saturated = window.d_fake_max is not None and float(window.d_fake_max) < SATURATED_D_FAKE
+            metrics[keys.D_SATURATED] = float(saturated)
+            if saturated:
+                logger.warning("step %d: the discriminator has won: D(G(z)) stayed below %g for the whole window "
+                               "(G gets no gradient; this run is unlikely to recover)", self.step, SATURATED_D_FAKE)
+        if self.rule is not None:
+            metrics[keys.THRESHOLD] = self.rule.threshold
         sigma = getattr(self.generator.latent, "sigma", None)
         if sigma is not None:
-            metrics["sigma_mean"] = float(sigma.detach().abs().mean())
-            metrics["sigma_min"] = float(sigma.detach().abs().min())
-        metrics["lr_g"] = self.config.optim.lr_g * self.lr_factor(self.step)
+            metrics[keys.SIGMA_MEAN] = float(sigma.detach().abs().mean())
+            metrics[keys.SIGMA_MIN] = float(sigma.detach().abs().min())
+        metrics[keys.LR_G] = self.config.optim.lr_g * self.lr_factor(self.step)
         if self.evaluator is not None:
             metrics.update(self.evaluator(self))
         return metrics
@@ -220,34 +265,31 @@ class Trainer:
     def sample(self, n: int, *, seed: int | None = None, component: int | None = None) -> Tensor:
         """``n`` samples on the CPU, generator in eval mode, global RNG untouched when seeded."""
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
+        with _InferenceMode(self.generator):
             return self.generator(n, component=component, generator=gen).cpu()
-        finally:
-            self.generator.train(was_training)
 
     def save_sample_grid(self, path: str | Path) -> Path:
         """PNG sample grid from fixed noise (one row per component for mixture models)."""
-        return save_sample_grid(self.sample, self.model_args, path, seed=GRID_SEED, real=self.data.train_x)
+        return save_sample_grid(self.sample, self.spec, path, seed=GRID_SEED, real=self.data.train_x)
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: weights, optimisers, schedules, RNG, step."""
+        """Everything needed to continue exactly: weights, optimisers, schedules, data order, RNG, step."""
         g_state = self.generator.state_dict()
         return {
             "config": self.config.to_dict(),
-            "model_args": self.model_args,
+            "model_spec": self.spec.to_dict(),
             "generator": {k: v for k, v in g_state.items() if not k.startswith("latent.")},
             "latent": {k[len("latent."):]: v for k, v in g_state.items() if k.startswith("latent.")},
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "step": self.step,
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
+            "updates": dict(self.updates),
+            "batches": self.batches.state_dict(),
+            "schedule_state": self.rule.state_dict() if self.rule is not None else {},
+            "rng": dict(self._rng),
             "data": {"name": self.data.name, "content_hash": self.data.content_hash,
                      "train_size": len(self.data.train_x)},
-            "schedule_state": dict(self.last_losses),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -257,17 +299,34 @@ class Trainer:
     def restore(self, path: str | Path) -> "Trainer":
         """Continue from a checkpoint written by `save` (same config expected)."""
         state = read_checkpoint(path, map_location=self.device)
-        if state["model_args"] != self.model_args:
-            raise ValueError(f"{path}: checkpoint model {state['model_args']} differs from this run's "
-                             f"{self.model_args}")
+        saved = state["config"]
+        diff = {f"{s}.{k}": (v, saved.get(s, {}).get(k)) for s, values in self.config.to_dict().items()
+                for k, v in values.items() if saved.get(s, {}).get(k) != v and f"{s}.{k}" not in RESUMABLE_CHANGES}
+        if diff:
+            raise ValueError(f"{path}: the checkpoint was written by another configuration; "
+                             f"differences (this run, checkpoint): {diff}")
         self.generator.load_state_dict({**state["generator"],
                                         **{"latent." + k: v for k, v in state["latent"].items()}})
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.step = int(state["step"])
-        self.last_losses = dict(state["schedule_state"])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if state["rng"]["cuda"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        self.updates = {k: int(v) for k, v in state["updates"].items()}
+        self.batches.load_state_dict(state["batches"])
+        if self.rule is not None:
+            self.rule.load_state_dict(state["schedule_state"])
+        self._rng = {"torch": state["rng"]["torch"].cpu(), "cuda": [s.cpu() for s in state["rng"]["cuda"]]}
         return self
+
+    # ---- random streams ------------------------------------------------------------------------
+    def _cuda_devices(self) -> list[int]:
+        return [self.device.index or 0] if self.device.type == "cuda" else []
+
+    def _get_rng(self) -> dict[str, Any]:
+        return {"torch": torch.get_rng_state(),
+                "cuda": [torch.cuda.get_rng_state(d) for d in self._cuda_devices()]}
+
+    def _set_rng(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        for device, cuda_state in zip(self._cuda_devices(), state["cuda"]):
+            torch.cuda.set_rng_state(cuda_state, device)

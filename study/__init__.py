@@ -11,8 +11,10 @@ from typing import Any
 _EXPORTS = {
     "best_checkpoint": "best", "checkpoint_from_mlflow_uri": "best",
     "StudyError": "launch", "StudyOutcome": "launch", "run_study": "launch",
-    "TrialRecord": "results", "cell_table": "results", "trial_records": "results",
-    "PerCellScheduler": "search", "StudySearch": "search", "load_search": "search",
+    "TrialConfig": "protocol",
+    "TrialRecord": "results", "best_confirmed": "results", "compare_cells": "results",
+    "confirmed_results": "results", "study_summary": "results", "trial_records": "results",
+    "PerCellScheduler": "search", "StudySearch": "search", "load_search": "search", "optuna_storage": "search",
     "SpecError": "spec", "StudySpec": "spec", "load_spec": "spec", "parse_spec": "spec",
     "TrialTracker": "tracking",
     "train_trial": "trainable",

@@ -10,13 +10,15 @@ be given on the command line, so the same file runs on a laptop and on a cluster
 Ray 2.60 clusters may use token authentication (`RAY_AUTH_MODE=token`): every node and this driver then
 need the cluster's token (`ray get-auth-token --generate` on the head writes ~/.ray/auth_token; copy that
 file, or set RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH, on each machine before `ray start` and before launching).
-`--resume` continues an interrupted study: finished trials are kept, unfinished ones continue from their
-last checkpoint, the trial count is unchanged.
+`--resume` continues an interrupted study, in whichever phase it stopped: finished trials are kept,
+unfinished ones continue from their last checkpoint. Resumed with a larger `trials_per_cell`, the search is
+extended by the missing trials (a new round) and the confirmation runs again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -24,20 +26,30 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.schedulers import FIFOScheduler
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from deligan_core import RunConfig
+from deligan_core.metrics import evaluate_real
+from deligan_core.resolve import resolve_config
 from study.best import write_best_marker
+from study.protocol import BASELINE_ROLE, BEST_ROLE, CONFIRM, CONFIRM_SEED_BASE, SEARCH
 from study.report import save_study_figures
-from study.results import SPEC_NAME, TrialRecord, cell_table, trial_records
-from study.search import StudySearch, make_scheduler
+from study.results import (SPEC_NAME, UNFINISHED, TrialRecord, best_search_record, experiment_records,
+                           pareto_records, phase_dirs, round_dir, study_spec, study_summary, trial_records)
+from study.search import FixedTrials, StudySearch, make_scheduler, optuna_storage, trial_config
+from study.space import baseline_point
 from study.spec import SpecError, StudySpec, load_spec
-from study.tracking import TrialTracker, absolute_uri, close_study_run, log_study_summary, open_study_run
+from study.tracking import (TAG_PARETO, TrialTracker, absolute_uri, close_study_run, log_real_reference,
+                            log_study_summary, open_study_run, tag_runs)
 from study.trainable import train_trial
 
 INTERRUPTED_EXIT = 130
+REAL_NAME = "real_reference.json"  # the real held-out data's scores, in the study directory
 
 
 class StudyError(RuntimeError):
@@ -53,65 +65,195 @@ class StudyOutcome:
     interrupted: bool
     parent_run_id: str
     best_checkpoint: Path | None
+    real: dict[str, dict[str, float]]
 
 
 def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = False,
               storage: str | None = None) -> StudyOutcome:
-    """Run (or resume) a study to its end or to an interruption; print a table per cell."""
+    """Run (or resume) a study to its end or to an interruption: the search, then the confirmation of each
+    cell's best configuration and its baseline on fresh seeds; print the tables and write the figures."""
     root = _storage_root(storage or spec.storage)
-    local = "://" not in root  # else a URI (s3://...): nothing is written here
+    local = "://" not in root  # else a URI (s3://...): nothing but the Tune experiments is written there
     study_dir = str(Path(root) / spec.name) if local else f"{root}/{spec.name}"
     started = not ray.is_initialized()
     if started:
         ray.init(address=address or "local")
     try:
         check_cluster(spec, root, explicit=storage is not None or "storage" in spec.model_fields_set)
-        exists = tune.Tuner.can_restore(study_dir)
+        exists = tune.Tuner.can_restore(f"{study_dir}/{SEARCH}")
         if resume and not exists:
             raise StudyError(f"{study_dir}: nothing to resume (no study there); run without --resume to start it")
         if not resume and exists:
             raise StudyError(f"{study_dir}: a study of this name exists; continue it with --resume, or change "
                              f"`name`/`storage`")
-        if not resume and local:
+        if resume and local:
+            check_resumable(study_spec(study_dir), spec)
+        if local:
             Path(study_dir).mkdir(parents=True, exist_ok=True)
             (Path(study_dir) / SPEC_NAME).write_text(spec.text)
         uri = absolute_uri(spec.tracking.uri)
         experiment, parent = open_study_run(spec, uri, study_dir, resume=resume)
-        trainable = tune.with_resources(train_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
-        if resume:
-            tuner = tune.Tuner.restore(study_dir, trainable=trainable, resume_unfinished=True)
-        else:
-            tracker = TrialTracker(uri, experiment, parent, metric=spec.objective.metric,
-                                   log_checkpoints=spec.tracking.log_checkpoints)
-            tuner = tune.Tuner(trainable, tune_config=_tune_config(spec), run_config=tune.RunConfig(
-                name=spec.name, storage_path=root, callbacks=[tracker], verbose=1,
-                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
-        tuner.fit()
-        records = trial_records(study_dir, spec)
-        interrupted = any(r.outcome == "unfinished" for r in records)
-        table = cell_table(records, spec)
-        print(f"\nstudy {spec.name}: {len(records)} trials in {study_dir}\n{table}")
-        with tempfile.TemporaryDirectory() as scratch:
-            figures = save_study_figures(records, spec, study_dir if local else scratch)
-            log_study_summary(uri, parent, table, figures)
-        best = write_best_marker(study_dir) if local else None
-        if local:
-            print(f"figures: {', '.join(str(f) for f in figures)} (also in the MLflow study run)")
-        if best is not None:
-            print(f"best checkpoint: {best}")
-        close_study_run(uri, parent, "KILLED" if interrupted else "FINISHED")
-        return StudyOutcome(study_dir, records, interrupted, parent, best)
+        try:  # the parent run is never left RUNNING in the MLflow UI
+            return _run_phases(spec, study_dir, root, uri, experiment, parent, resume=resume)
+        except KeyboardInterrupt:
+            close_study_run(uri, parent, "KILLED")
+            raise
+        except Exception:
+            close_study_run(uri, parent, "FAILED")
+            raise
     finally:
         if started:
             ray.shutdown()
 
 
-def _tune_config(spec: StudySpec) -> tune.TuneConfig:
-    total = len(spec.cells()) * spec.trials_per_cell_total
-    return tune.TuneConfig(search_alg=StudySearch(spec), scheduler=make_scheduler(spec), num_samples=total,
-                           max_concurrent_trials=spec.max_concurrent or trial_slots(spec), reuse_actors=True,
-                           trial_dirname_creator=trial_dirname)
+def _run_phases(spec: StudySpec, study_dir: str, root: str, uri: str, experiment: str, parent: str, *,
+                resume: bool) -> StudyOutcome:
+    """The study's phases under its open MLflow parent run, then the tables, figures and best marker."""
+    local = "://" not in root
+    real = real_reference(spec, study_dir if local else None)
+    log_real_reference(uri, parent, real)
+    tracker = TrialTracker(uri, experiment, parent, log_checkpoints=spec.tracking.log_checkpoints)
+    runner = _PhaseRunner(spec, study_dir, root, tracker)
+    interrupted = runner.search()
+    records = trial_records(study_dir, spec, phase=SEARCH)
+    if len(spec.objectives) > 1 and not interrupted:  # over every search round: a later round may dominate
+        front = {r.trial_id for cell in spec.cells() for r in pareto_records(records, spec, cell.key)}
+        tag_runs(uri, experiment, parent, sorted(front), {TAG_PARETO: "true"})
+        tag_runs(uri, experiment, parent, sorted({r.trial_id for r in records} - front), {TAG_PARETO: "false"})
+    if spec.confirm is not None and not interrupted:
+        interrupted = runner.confirm(confirm_trials(spec, records))
+    records = trial_records(study_dir, spec)
+    table = study_summary(records, spec, real)
+    print(f"\nstudy {spec.name}: {len(records)} trials in {study_dir}\n{table}")
+    with tempfile.TemporaryDirectory() as scratch:
+        figures = save_study_figures(records, spec, study_dir if local else scratch, real=real)
+        log_study_summary(uri, parent, table, figures)
+    best = write_best_marker(study_dir) if local else None
+    if local:
+        print(f"figures: {', '.join(str(f) for f in figures)} (also in the MLflow study run)")
+    if best is not None:
+        print(f"best checkpoint: {best}")
+    close_study_run(uri, parent, "KILLED" if interrupted else "FINISHED")
+    return StudyOutcome(study_dir, records, interrupted, parent, best, real)
+
+
+RESUMABLE_KEYS = {"trials_per_cell", "description", "tracking"}  # what a resumed study's file may change
+
+
+def check_resumable(stored: StudySpec, given: StudySpec) -> None:
+    """A study resumes from the same file, except a larger `trials_per_cell` (the search is extended)."""
+    old, new = stored.model_dump(), given.model_dump()
+    changed = sorted(k for k in new if k not in RESUMABLE_KEYS and old.get(k) != new[k])
+    if changed:
+        raise StudyError(f"{given.source}: differs from the study it resumes ({stored.source}) in {changed}; "
+                         f"a resumed study may only raise trials_per_cell (start a new study under another name)")
+    if given.trials_per_cell < stored.trials_per_cell:
+        raise StudyError(f"{given.source}: trials_per_cell = {given.trials_per_cell} is below the study's "
+                         f"{stored.trials_per_cell}; a resumed study may only raise it")
+
+
+def real_reference(spec: StudySpec, study_dir: str | None) -> dict[str, dict[str, float]]:
+    """The real held-out data's own scores, per data set of the study, at the study's sample count and with
+    its evaluation network: the reference every figure and table shows. Computed once, kept in the study
+    directory (this also trains each evaluation classifier once, before any trial asks for it)."""
+    path = Path(study_dir) / REAL_NAME if study_dir else None
+    if path is not None and path.is_file():
+        return json.loads(path.read_text())
+    real: dict[str, dict[str, float]] = {}
+    for cell in spec.cells():
+        config = resolve_config(RunConfig.from_dict(spec.run_dict(cell.values), source=spec.source))
+        dataset, n = config.data.dataset, config.train.eval_samples
+        if n and dataset not in real:
+            real[dataset] = evaluate_real(dataset, n, root=config.data.root)
+    if path is not None:
+        path.write_text(json.dumps(real, indent=1))
+    return real
+
+
+def confirm_trials(spec: StudySpec, records: list[TrialRecord]) -> list[dict]:
+    """The confirmation trials: per cell, the best search configuration and the baseline, each on
+    `confirm.seeds` fresh seed indices (one trial per seed, so they run in parallel and pair by seed)."""
+    assert spec.confirm is not None
+    n = spec.confirm.eval_samples or spec.resolved_train().eval_samples
+    seeds = [CONFIRM_SEED_BASE + k for k in range(spec.confirm.seeds)]
+    configs = []
+    for cell in spec.cells():
+        baseline = baseline_params(spec, cell.key, records)
+        best = best_search_record(records, spec, cell.key)
+        chosen = [(BEST_ROLE, best.params)] if best is not None else []
+        if best is None or best.params != baseline:
+            chosen.append((BASELINE_ROLE, baseline))
+        for role, params in chosen:
+            configs += [trial_config(spec, cell.key, params, seeds=(seed,), phase=CONFIRM, role=role,
+                                     final_eval_samples=n).to_dict() for seed in seeds]
+    return configs
+
+
+def baseline_params(spec: StudySpec, cell: str, records: list[TrialRecord]) -> dict[str, Any]:
+    """The parameters of the cell's baseline: its first search trial (the baseline point, completed by the
+    sampler where the point leaves a parameter open), or the point itself."""
+    point = baseline_point(spec, spec.cell(cell))
+    for record in records:
+        if record.phase == SEARCH and record.cell == cell and all(record.params.get(k) == v for k, v in point.items()):
+            return record.params
+    return point
+
+
+class _PhaseRunner:
+    """Runs (or resumes) the Tune experiment of each phase, one round at a time, in the study directory."""
+
+    def __init__(self, spec: StudySpec, study_dir: str, root: str, tracker: TrialTracker) -> None:
+        self.spec, self.study_dir, self.root, self.tracker = spec, study_dir, root, tracker
+        self.local = "://" not in root
+
+    def search(self) -> bool:
+        """Finish the last search round, then start a new one while a cell has fewer than trials_per_cell
+        trials (a study resumed with a larger budget); True when interrupted."""
+        rounds = phase_dirs(self.study_dir, SEARCH)
+        if rounds and self._resume(rounds[-1], search_trainable(self.spec)):
+            return True
+        done = {c.key: 0 for c in self.spec.cells()}
+        for record in trial_records(self.study_dir, self.spec, phase=SEARCH) if rounds else []:
+            done[record.cell] += 1
+        missing = sum(max(0, self.spec.trials_per_cell - n) for n in done.values())
+        if missing == 0:
+            return False
+        name = round_dir(self.study_dir, SEARCH, len(rounds) + 1).rsplit("/", 1)[1]
+        storage = optuna_storage(self.study_dir) if self.local else None
+        searcher = StudySearch(self.spec, storage=storage, done=done)
+        return self._fit(name, searcher, make_scheduler(self.spec), missing, search_trainable(self.spec))
+
+    def confirm(self, configs: list[dict]) -> bool:
+        """Run (or finish) the confirmation round that belongs to the latest search round."""
+        round_ = len(phase_dirs(self.study_dir, SEARCH))
+        directory = round_dir(self.study_dir, CONFIRM, round_)
+        trainable = search_trainable(self.spec)
+        if tune.Tuner.can_restore(directory):
+            return self._resume(directory, trainable)
+        return self._fit(directory.rsplit("/", 1)[1], FixedTrials(configs), FIFOScheduler(), len(configs), trainable)
+
+    def _resume(self, directory: str, trainable: Any) -> bool:
+        if not any(r.outcome == UNFINISHED for r in experiment_records(directory, self.spec)):
+            return False
+        tuner = tune.Tuner.restore(directory, trainable=trainable, resume_unfinished=True)
+        tuner.fit()
+        return any(r.outcome == UNFINISHED for r in experiment_records(directory, self.spec))
+
+    def _fit(self, name: str, searcher: Any, scheduler: Any, num_samples: int, trainable: Any) -> bool:
+        tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
+            max_concurrent_trials=self.spec.max_concurrent or trial_slots(self.spec), reuse_actors=True,
+            trial_dirname_creator=trial_dirname), run_config=tune.RunConfig(
+            name=name, storage_path=self.study_dir, callbacks=[self.tracker], verbose=1,
+            failure_config=tune.FailureConfig(max_failures=self.spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+        tuner.fit()
+        return any(r.outcome == UNFINISHED for r in experiment_records(f"{self.study_dir}/{name}", self.spec))
+
+
+def search_trainable(spec: StudySpec) -> Any:
+    """The trainable with the study's resources per trial."""
+    return tune.with_resources(train_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
 def trial_dirname(trial) -> str:

@@ -1,20 +1,21 @@
 """Search and scheduling across cells: one Optuna study and one ASHA per cell, same budget each.
 
-`StudySearch` is a Ray Tune searcher that holds one `OptunaSearch` per grid cell, hands out
-configurations round-robin over the cells until each has had `trials_per_cell` suggestions, runs each
-suggestion once per seed, and tells Optuna the outcome of the whole group: COMPLETE (mean objective
-over seeds) only when every seed reached its last evaluation, PRUNED when a seed was stopped early
-(by ASHA), FAIL when one errored or diverged. Ray's own OptunaSearch would report an ASHA-stopped
-trial as COMPLETE with its early score, biasing TPE toward fast starters.
+`StudySearch` is a Ray Tune searcher that holds one `OptunaSearch` per grid cell (each persisted in the
+study's Optuna journal, so `optuna.load_study` and optuna-dashboard open it), hands out configurations
+round-robin over the cells until each has had `trials_per_cell` suggestions, and tells Optuna the outcome
+of each trial: COMPLETE with the seed group's mean objective(s) only when the trial reached its last
+evaluation, PRUNED when ASHA stopped it, FAIL when it errored or diverged. (Ray's own OptunaSearch would
+report an ASHA-stopped trial as COMPLETE with its early score, biasing TPE toward fast starters.)
 
-`PerCellScheduler` runs a separate ASHA per cell, so trials are only compared within their cell.
+`PerCellScheduler` runs a separate ASHA per cell, so trials are only compared within their cell. A trial
+is a whole seed group (`study.protocol`), so ASHA judges the group's mean, never one seed.
+`FixedTrials` hands out a given list of trials (the confirmation phase).
 """
 
 from __future__ import annotations
 
-import math
 import pickle
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -22,33 +23,11 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialSch
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from deligan_core import RunConfig
+from study.protocol import COMPLETE, FAIL, PRUNED, SEARCH, SEARCH_ROLE, TrialConfig, trial_outcome
 from study.space import baseline_point, cell_space, make_sampler
 from study.spec import StudySpec
 
-COMPLETE, PRUNED, FAIL = "complete", "pruned", "fail"
-FINAL_KEY = "is_final"  # set by the trainable on the result of the last evaluation
-DIVERGED_KEY = "diverged"
-
-
-def trial_outcome(result: dict[str, Any] | None, metric: str, *, error: bool = False) -> str:
-    """complete / pruned / fail, from a trial's last result."""
-    if error or (result and result.get(DIVERGED_KEY)):
-        return FAIL
-    if not result or not result.get(FINAL_KEY):
-        return PRUNED
-    value = result.get(metric)
-    return COMPLETE if isinstance(value, (int, float)) and math.isfinite(value) else FAIL
-
-
-@dataclass
-class _Group:
-    """One Optuna suggestion, run once per seed."""
-
-    cell: str
-    params: dict[str, Any]
-    trial_ids: list[str] = field(default_factory=list)
-    outcomes: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+OPTUNA_JOURNAL = "optuna.journal"  # the study's Optuna storage, in the study directory
 
 
 class PickledState:
@@ -64,95 +43,114 @@ class PickledState:
             self.__dict__.update(pickle.load(f))
 
 
-class StudySearch(PickledState, Searcher):
-    """Per-cell OptunaSearch with seed groups and the ASHA-stopped -> PRUNED mapping."""
+def optuna_storage(study_dir: str | Path) -> optuna.storages.BaseStorage:
+    """The Optuna journal storage of a study directory (one Optuna study per cell, named by the cell)."""
+    from optuna.storages.journal import JournalFileBackend
 
-    def __init__(self, spec: StudySpec) -> None:
-        super().__init__(metric=spec.objective.metric, mode=spec.objective.mode)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(Path(study_dir) / OPTUNA_JOURNAL)))
+
+
+class StudySearch(PickledState, Searcher):
+    """Per-cell OptunaSearch with the ASHA-stopped -> PRUNED mapping; `storage` keeps the Optuna studies.
+
+    done: trials each cell already ran in earlier rounds (a study extended with a larger `trials_per_cell`):
+    they count towards the cell's budget, its Optuna study (in `storage`) continues with their results,
+    and its baseline is not enqueued again.
+    """
+
+    def __init__(self, spec: StudySpec, storage: optuna.storages.BaseStorage | None = None, *,
+                 done: dict[str, int] | None = None) -> None:
+        metrics = [o.metric for o in spec.objectives]
+        modes = [o.mode for o in spec.objectives]
+        super().__init__(metric=metrics[0] if len(metrics) == 1 else metrics,
+                         mode=modes[0] if len(modes) == 1 else modes)
         self.spec = spec
         self.cells = {cell.key: cell for cell in spec.cells()}
         self.optuna: dict[str, OptunaSearch] = {}
+        self.suggested: dict[str, int] = {}
         for cell in self.cells.values():
+            earlier = (done or {}).get(cell.key, 0)
             point = baseline_point(spec, cell)
             self.optuna[cell.key] = OptunaSearch(
                 space=cell_space(spec, cell), metric=self.metric, mode=self.mode, sampler=make_sampler(spec),
-                study_name=cell.key, points_to_evaluate=[point] if point and spec.search else None)
-        self.groups: dict[str, _Group] = {}  # keyed by the group's first trial id
-        self.group_of: dict[str, str] = {}  # trial id -> group key
-        self.open_group: str | None = None
+                study_name=cell.key, storage=storage,
+                points_to_evaluate=[point] if point and spec.search and not earlier else None)
+            self.suggested[cell.key] = earlier
+        self.cell_of: dict[str, str] = {}  # trial id -> cell
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        """The next trial's config: another seed of the open group, or a new suggestion."""
-        if self.open_group is None:
-            cell = self._next_cell()
-            if cell is None:
-                return Searcher.FINISHED
-            params = self.optuna[cell].suggest(trial_id) if self.spec.search else {}
-            self.groups[trial_id] = _Group(cell, dict(params))
-            self.open_group = trial_id
-        key = self.open_group
-        group = self.groups[key]
-        seed = len(group.trial_ids)
-        group.trial_ids.append(trial_id)
-        self.group_of[trial_id] = key
-        if len(group.trial_ids) == self.spec.seeds:
-            self.open_group = None
-        return trial_config(self.spec, group.cell, group.params, seed)
-
-    def _next_cell(self) -> str | None:
-        counts = {c: 0 for c in self.cells}
-        for group in self.groups.values():
-            counts[group.cell] += 1
-        open_cells = [c for c in self.cells if counts[c] < self.spec.trials_per_cell]
-        return min(open_cells, key=lambda c: counts[c]) if open_cells else None
+        """The next trial's config: a new suggestion for the cell with the fewest so far."""
+        open_cells = [c for c in self.cells if self.suggested[c] < self.spec.trials_per_cell]
+        if not open_cells:
+            return Searcher.FINISHED
+        cell = min(open_cells, key=lambda c: self.suggested[c])
+        params = self.optuna[cell].suggest(trial_id) if self.spec.search else {}
+        self.suggested[cell] += 1
+        self.cell_of[trial_id] = cell
+        return trial_config(self.spec, cell, dict(params), seeds=self.spec.seed_indices(), phase=SEARCH,
+                            role=SEARCH_ROLE).to_dict()
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        """Optuna sees only whole groups, at their end."""
+        """Optuna sees only whole trials, at their end."""
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        """Record the trial's outcome; when its seed group is done, tell that cell's Optuna study."""
-        key = self.group_of.get(trial_id)
-        if key is None:
+        """Tell the trial's Optuna study COMPLETE (with the objectives), PRUNED or FAIL."""
+        cell = self.cell_of.get(trial_id)
+        if cell is None or not self.spec.search:
             return
-        group = self.groups[key]
-        outcome = trial_outcome(result, self.metric, error=error)
-        group.outcomes[trial_id] = (outcome, result.get(self.metric) if outcome == COMPLETE else None)
-        if len(group.outcomes) < self.spec.seeds or not self.spec.search:
-            return
-        states = [o for o, _ in group.outcomes.values()]
-        searcher = self.optuna[group.cell]
-        if FAIL in states:
-            searcher.on_trial_complete(key, result=None, error=True)
-        elif PRUNED in states:
-            searcher.on_trial_complete(key, result=None, error=False)
+        metrics = [o.metric for o in self.spec.objectives]
+        outcome = trial_outcome(result, metrics, error=error)
+        searcher = self.optuna[cell]
+        if outcome == FAIL:
+            searcher.on_trial_complete(trial_id, result=None, error=True)
+        elif outcome == PRUNED:
+            searcher.on_trial_complete(trial_id, result=None, error=False)
         else:
-            mean = sum(v for _, v in group.outcomes.values()) / len(states)
-            searcher.on_trial_complete(key, result={self.metric: mean})
+            assert outcome == COMPLETE and result is not None
+            searcher.on_trial_complete(trial_id, result={m: result[m] for m in metrics})
 
     def optuna_study(self, cell: str) -> optuna.Study:
         """The Optuna study of a cell."""
         return self.optuna[cell]._ot_study
 
     def optuna_trial(self, trial_id: str) -> optuna.trial.FrozenTrial:
-        """The Optuna trial behind a Ray trial (shared by the seeds of one suggestion)."""
-        key = self.group_of[trial_id]
-        cell = self.groups[key].cell
-        number = self.optuna[cell]._ot_trials[key].number
+        """The Optuna trial behind a Ray trial."""
+        cell = self.cell_of[trial_id]
+        number = self.optuna[cell]._ot_trials[trial_id].number
         return self.optuna_study(cell).trials[number]
 
 
-def load_search(study_dir: str) -> StudySearch:
-    """The searcher state Tune saved in a study directory (its per-cell Optuna studies included)."""
+def load_search(search_dir: str | Path) -> StudySearch:
+    """The searcher state Tune saved in a search experiment directory (its per-cell Optuna studies included)."""
     search = StudySearch.__new__(StudySearch)
-    search.restore_from_dir(str(study_dir))
+    search.restore_from_dir(str(search_dir))
     return search
 
 
-def trial_config(spec: StudySpec, cell: str, params: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Everything a trial needs: its cell, seed index, searched params and the full RunConfig dict."""
-    values = {**next(c.values for c in spec.cells() if c.key == cell), **params}
-    return {"cell": cell, "seed": seed, "params": dict(params), "objective": spec.objective.metric,
-            "run": spec.run_dict(values, seed=seed)}
+def trial_config(spec: StudySpec, cell: str, params: dict[str, Any], *, seeds: tuple[int, ...], phase: str,
+                 role: str, final_eval_samples: int | None = None) -> TrialConfig:
+    """The trial of one configuration (cell values + `params`) on a group of seed indices."""
+    values = {**spec.cell(cell).values, **params}
+    return TrialConfig(phase=phase, role=role, cell=cell, params=dict(params), seeds=tuple(seeds),
+                       vary=tuple(spec.seed_vary), objectives=tuple((o.metric, o.mode) for o in spec.objectives),
+                       run=spec.run_dict(values), final_eval_samples=final_eval_samples)
+
+
+class FixedTrials(PickledState, Searcher):
+    """Hands out a fixed list of trial configs, in order (the confirmation phase), then FINISHED."""
+
+    def __init__(self, configs: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.configs, self.next = configs, 0
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.next >= len(self.configs):
+            return Searcher.FINISHED
+        self.next += 1
+        return self.configs[self.next - 1]
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        """Nothing to learn from: the list is fixed."""
 
 
 class PerCellScheduler(PickledState, FIFOScheduler):
@@ -193,8 +191,8 @@ def make_scheduler(spec: StudySpec) -> TrialScheduler:
     """ASHA per cell over trainer steps (max_t: train.steps), or FIFO."""
     if spec.scheduler.type == "fifo":
         return FIFOScheduler()
-    train = RunConfig.from_dict(spec.base_config(), source=spec.source).train
-    s = spec.scheduler
-    return PerCellScheduler(metric=spec.objective.metric, mode=spec.objective.mode, max_t=train.steps,
+    train = spec.resolved_train()
+    s, objective = spec.scheduler, spec.objectives[0]
+    return PerCellScheduler(metric=objective.metric, mode=objective.mode, max_t=train.steps,
                             grace_period=s.grace_period or min(train.eval_every, train.steps),
                             reduction_factor=s.reduction_factor, brackets=s.brackets)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import optuna
 
-from study.spec import Cell, SearchParam, StudySpec, config_key
+from study.spec import Cell, SearchParam, StudySpec
 
 
 def define_space(trial: optuna.Trial, *, search: dict[str, SearchParam], known: dict[str, Any]) -> None:
@@ -43,31 +43,26 @@ def cell_space(spec: StudySpec, cell: Cell) -> Callable[[optuna.Trial], None]:
 
 
 def known_values(spec: StudySpec, cell: Cell) -> dict[str, Any]:
-    """Values a `when` can test before any suggestion: fixed settings overridden by the cell's."""
-    return {**spec.fixed_values(), **cell.values}
+    """Values a `when` can test before any suggestion: the cell's resolved settings (defaults filled in)."""
+    return {**spec.resolved_values(cell.values), **cell.values}
 
 
 def baseline_point(spec: StudySpec, cell: Cell) -> dict[str, Any]:
     """The configuration evaluated first in a cell: each active search parameter at its baseline.
 
-    A parameter's baseline is its `baseline:` entry, else the value written in the fixed sections;
-    parameters with neither (or whose default lies outside the range) are left to the sampler.
+    A parameter's baseline is its `baseline:` entry, else the value the cell runs with when it is not
+    searched (the fixed sections with every default resolved: the trainer's own defaults); a parameter
+    whose value lies outside its range is left to the sampler.
     """
     point: dict[str, Any] = {}
     known = known_values(spec, cell)
-    written = {name for name in spec.search if _written(spec, name)}
     for name, param in spec.search.items():
         if not condition_holds(param.when, {**known, **point}):
             continue
-        value = param.baseline if param.baseline is not None else known[name] if name in written else None
+        value = param.baseline if param.baseline is not None else known.get(name)
         if value is not None and param.contains(value):
             point[name] = value
     return point
-
-
-def _written(spec: StudySpec, name: str) -> bool:
-    section, key = config_key(name).split(".")
-    return key in getattr(spec, section)
 
 
 def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:

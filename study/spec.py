@@ -21,7 +21,9 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, Str
                       field_validator, model_validator)
 
 from deligan_core.config import ConfigError, RunConfig
+from deligan_core.data import dataset_family
 from deligan_core.metrics import keys as metric_keys
+from deligan_core.resolve import resolve_config
 
 SECTIONS = ("data", "model", "optim", "train")
 HARNESS_KEYS = ("train.threads", "train.device")  # set per trial from its Ray resources
@@ -40,6 +42,24 @@ class _Strict(BaseModel):
 class Objective(_Strict):
     metric: str
     mode: Literal["max", "min"]
+
+
+class Seeds(_Strict):
+    """Repeats of every configuration: `count` seed indices trained in one trial (its seed group); each index
+    offsets what `vary` names: ``init`` (train.seed), ``data`` (data.seed: the subset) and ``eval``
+    (train.eval_seed: the evaluation noise)."""
+
+    count: Annotated[StrictInt, Field(ge=1)] = 1
+    vary: list[Literal["init", "data", "eval"]] = ["init", "data", "eval"]
+
+
+class Confirm(_Strict):
+    """The confirmation phase: each cell's best configuration and its baseline re-run on `seeds` fresh seed
+    indices (fresh subsets and evaluation noise too, as `seeds.vary` says), scored with `eval_samples`
+    samples at the end (default: train.eval_samples)."""
+
+    seeds: Annotated[StrictInt, Field(ge=2)] = 5
+    eval_samples: Annotated[StrictInt, Field(ge=10)] | None = None
 
 
 class SearchParam(_Strict):
@@ -115,7 +135,7 @@ class StudySpec(_Strict):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     description: str = ""
-    objective: Objective
+    objective: Annotated[list[Objective], Field(min_length=1)]  # one mapping, or a list: multi-objective
     data: dict[str, Any] = {}
     model: dict[str, Any] = {}
     optim: dict[str, Any] = {}
@@ -123,7 +143,9 @@ class StudySpec(_Strict):
     grid: dict[str, Annotated[list[Scalar], Field(min_length=1)]] = {}
     search: dict[str, SearchParam] = {}
     trials_per_cell: Annotated[StrictInt, Field(ge=1)] = 4
-    seeds: Annotated[StrictInt, Field(ge=1)] = 1
+    seeds: Seeds = Seeds()
+    confirm: Confirm | None = Confirm()
+    compare: dict[str, Scalar] | None = None  # the reference cell value of one grid dimension, e.g. {model: gan}
     resources: Resources = Resources()
     scheduler: Scheduler = Scheduler()
     sampler: Sampler = Sampler()
@@ -139,6 +161,47 @@ class StudySpec(_Strict):
     @classmethod
     def _sampler_shorthand(cls, value: Any) -> Any:
         return {"type": value} if isinstance(value, str) else value
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _one_objective(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds_shorthand(cls, value: Any) -> Any:
+        return {"count": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @property
+    def objectives(self) -> list[Objective]:
+        """The objective(s), in order: one for a single-objective study, several for a multi-objective one."""
+        return list(self.objective)
+
+    @property
+    def seed_vary(self) -> list[str]:
+        """What a seed index changes (see `Seeds`)."""
+        return list(self.seeds.vary)
+
+    def seed_indices(self) -> tuple[int, ...]:
+        """The seed indices of one search trial's group."""
+        return tuple(range(self.seeds.count))
+
+    def cell(self, key: str) -> "Cell":
+        """The cell with this key."""
+        return next(c for c in self.cells() if c.key == key)
+
+    def resolved_train(self) -> Any:
+        """The train section every cell shares, with defaults resolved (steps, eval_every)."""
+        return resolve_config(RunConfig.from_dict(self.base_config(), source=self.source)).train
+
+    def comparison(self) -> tuple[str, Any] | None:
+        """(grid dimension, reference value) of the paired comparisons: `compare`, or model=gan when the grid
+        has a `model` dimension holding gan; None when nothing is compared."""
+        if self.compare:
+            return next(iter(self.compare.items()))
+        if "gan" in self.grid.get("model", []) and len(self.grid["model"]) > 1:
+            return "model", "gan"
+        return None
 
     @property
     def source(self) -> str:
@@ -164,26 +227,28 @@ class StudySpec(_Strict):
             return [Cell("all", {})]
         names = list(self.grid)
         combos = itertools.product(*(self.grid[n] for n in names))
-        return [Cell(",".join(f"{n}={v}" for n, v in zip(names, combo)), dict(zip(names, combo))) for combo in combos]
+        return [Cell(self.cell_key(dict(zip(names, combo))), dict(zip(names, combo))) for combo in combos]
 
-    def run_dict(self, values: dict[str, Any], *, seed: int = 0) -> dict[str, dict[str, Any]]:
-        """Nested RunConfig dict: fixed sections, then `values` by parameter name, seed added to train.seed."""
+    def cell_key(self, values: dict[str, Any]) -> str:
+        """The key of the cell with these grid values, e.g. ``per_class=10,model=gan``."""
+        return ",".join(f"{n}={values[n]}" for n in self.grid) or "all"
+
+    def cell_family(self, key: str) -> str:
+        """The data family (toy2d, gray8, gray28, img32) of a cell's data set."""
+        return dataset_family(self.resolved_values(self.cell(key).values)["dataset"])
+
+    def run_dict(self, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Nested RunConfig dict: fixed sections, then `values` by parameter name."""
         run = self.base_config()
         for name, value in values.items():
             section, key = config_key(name).split(".")
             run[section][key] = value
-        run["train"]["seed"] = run["train"].get("seed", 0) + seed
         return run
 
-    def fixed_values(self) -> dict[str, Any]:
-        """Value of every parameter name in the fixed config (RunConfig defaults filled in)."""
-        resolved = RunConfig.from_dict(self.base_config(), source=self.source).to_dict()
+    def resolved_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Value of every parameter name once `values` are applied and defaults resolved (what runs)."""
+        resolved = resolve_config(RunConfig.from_dict(self.run_dict(values), source=self.source)).to_dict()
         return {name: resolved[key.split(".")[0]][key.split(".")[1]] for name, key in parameter_names().items()}
-
-    @property
-    def trials_per_cell_total(self) -> int:
-        """Ray trials per cell: each suggested configuration runs once per seed."""
-        return self.trials_per_cell * self.seeds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,16 +320,18 @@ def parse_spec(raw: Any, *, source: str = "study", text: str = "") -> StudySpec:
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as err:
-        raise SpecError(_explain(err, source)) from None
+        raise SpecError(_explain(err, source, single_objective=isinstance(raw.get("objective"), dict))) from None
     spec._source, spec._text = source, text or yaml.safe_dump(raw, sort_keys=False)
     _check(spec)
     return spec
 
 
-def _explain(err: ValidationError, source: str) -> str:
+def _explain(err: ValidationError, source: str, *, single_objective: bool = False) -> str:
     lines = []
     for e in err.errors():
         loc = [str(p) for p in e["loc"] if not str(p).startswith(("function-", "tuple[", "list["))]
+        if single_objective and loc[:2] == ["objective", "0"]:  # written as one mapping, not a list
+            loc = ["objective", *loc[2:]]
         key = ".".join(loc) or "(top level)"
         if e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key {key!r}; allowed: {_allowed_keys(e['loc'][:-1])}")
@@ -293,16 +360,13 @@ def _allowed_keys(loc: tuple) -> list[str]:
 
 
 def _check(spec: StudySpec) -> None:
-    """Cross-field rules pydantic cannot see: names, values against RunConfig, conditions, sampler."""
+    """Cross-field rules pydantic cannot see: names, values against RunConfig, conditions, sampler, objectives."""
     src = spec.source
 
     def fail(key: str, value: Any, rule: str) -> None:
         raise SpecError(f"{src}: {key} = {value!r}: {rule}")
 
-    try:
-        base = RunConfig.from_dict(spec.base_config(), source=src)
-    except ConfigError as err:
-        raise SpecError(str(err)) from None
+    base = _resolve(spec, {}, "the fixed sections")
     for key in HARNESS_KEYS:
         section, name = key.split(".")
         if name in getattr(spec, section):
@@ -324,10 +388,10 @@ def _check(spec: StudySpec) -> None:
     for name, param in spec.search.items():
         _check_search_param(spec, name, param)
     _check_conditions(spec)
-    _check_baselines(spec, base)
+    _check_baselines(spec, RunConfig.from_dict(spec.base_config(), source=src))
     _check_sampler(spec)
-    if spec.objective.metric not in _metric_names():
-        fail("objective.metric", spec.objective.metric, f"allowed: {sorted(_metric_names())}")
+    _check_objectives(spec)
+    _check_sigma_reg(spec)
     varied = [f"{where}.{name}" for where, params in (("grid", spec.grid), ("search", spec.search))
               for name in params if names[name] == "train.steps"]
     if varied and spec.scheduler.type == "asha":
@@ -336,14 +400,68 @@ def _check(spec: StudySpec) -> None:
     grace = spec.scheduler.grace_period
     if grace is not None and grace > base.train.steps:
         fail("scheduler.grace_period", grace, f"must be <= train.steps ({base.train.steps})")
+    comparison = spec.comparison()
+    if spec.compare is not None:
+        dimension, value = next(iter(spec.compare.items()))
+        if len(spec.compare) != 1 or dimension not in spec.grid or value not in spec.grid[dimension]:
+            fail("compare", spec.compare, f"name one grid dimension and one of its values, e.g. "
+                                          f"{{model: gan}}; grid: {spec.grid}")
+    assert comparison is None or comparison[0] in spec.grid
+
+
+def _resolve(spec: StudySpec, values: dict[str, Any], where: str) -> RunConfig:
+    """The resolved config of `values` over the fixed sections; any problem is a SpecError naming `where`."""
+    try:
+        source = f"{spec.source}: {where}"
+        return resolve_config(RunConfig.from_dict(spec.run_dict(values), source=source), source=source)
+    except ConfigError as err:
+        raise SpecError(str(err)) from None
+    except ValueError as err:  # an unknown data set
+        raise SpecError(f"{spec.source}: {where}: {err}") from None
 
 
 def _check_value(spec: StudySpec, name: str, value: Any, where: str) -> None:
-    run = spec.run_dict({name: value})
-    try:
-        RunConfig.from_dict(run, source=f"{spec.source}: {where}")
-    except ConfigError as err:
-        raise SpecError(str(err)) from None
+    _resolve(spec, {name: value}, where)
+
+
+def _check_objectives(spec: StudySpec) -> None:
+    """Every objective must be reported by every cell's data set; several objectives need Optuna's
+    multi-objective samplers and a scheduler that does not rank on one metric."""
+    src = spec.source
+    key = "objective" if len(spec.objectives) == 1 else "objective[{}]"  # as the user wrote it
+    for i, objective in enumerate(spec.objectives):
+        where = key.format(i) + ".metric"
+        for cell in spec.cells():
+            config = _resolve(spec, cell.values, f"grid cell {cell.key}")
+            reported = metric_keys.reported_metrics(
+                dataset_family(config.data.dataset), evaluated=config.train.eval_samples > 0,
+                mixture=config.model.model == "deligan", threshold=config.optim.schedule == "threshold")
+            if objective.metric not in reported:
+                raise SpecError(f"{src}: {where} = {objective.metric!r}: never reported for data set "
+                                f"{config.data.dataset!r} ({dataset_family(config.data.dataset)}) in cell "
+                                f"{cell.key}; allowed: {sorted(reported)}")
+    if len(spec.objectives) > 1:
+        if spec.scheduler.type == "asha":
+            raise SpecError(f"{src}: scheduler.type = 'asha': ASHA ranks trials on one metric, but the study has "
+                            f"{len(spec.objectives)} objectives; allowed with several: 'fifo'")
+        if spec.sampler.type == "cmaes":
+            raise SpecError(f"{src}: sampler.type = 'cmaes': CMA-ES optimises one objective, but the study has "
+                            f"{len(spec.objectives)}; allowed with several: ['tpe', 'random', 'grid']")
+
+
+def _check_sigma_reg(spec: StudySpec) -> None:
+    """Searching sigma_reg only means something where sigma is learned with the penalty."""
+    if "sigma_reg" not in spec.search:
+        return
+    when = spec.search["sigma_reg"].when.get("sigma_mode")
+    if when is not None and set(when if isinstance(when, list) else [when]) == {"learned"}:
+        return
+    modes = set(spec.search["sigma_mode"].choice or []) if "sigma_mode" in spec.search else set()
+    modes |= set(spec.grid.get("sigma_mode", [])) | {spec.model.get("sigma_mode", "learned")}
+    if modes - {"learned"}:
+        raise SpecError(f"{spec.source}: search.sigma_reg.when: sigma_reg does nothing unless sigma_mode is "
+                        f"'learned', and this study also runs sigma_mode {sorted(modes - {'learned'})}; add "
+                        f"sigma_mode: learned to its when")
 
 
 def _check_search_param(spec: StudySpec, name: str, param: SearchParam) -> None:
@@ -405,7 +523,3 @@ def _check_sampler(spec: StudySpec) -> None:
     if not spec.search and kind != "grid" and spec.trials_per_cell > 1:
         raise SpecError(f"{spec.source}: trials_per_cell = {spec.trials_per_cell}: without a search section every "
                         f"trial of a cell is the same configuration; use seeds for repeats")
-
-
-def _metric_names() -> set[str]:
-    return {v for k, v in vars(metric_keys).items() if k.isupper() and isinstance(v, str)} - {metric_keys.STEP}

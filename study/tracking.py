@@ -1,10 +1,12 @@
 """MLflow: one parent run per study, exactly one nested child run per trial.
 
 Logging happens on the driver, in a Ray Tune callback, so only the driver needs the tracking URI and
-an embedded SQLite store works. A trial's run is found again by its `deligan.trial_id` tag, so retries
-and `Tuner.restore` continue the same run instead of opening a second one (as Ray's
-MLflowLoggerCallback does after a restore). Metrics are logged as curves over trainer steps, each
-evaluation's sample grid as a PNG, the final checkpoint as an artifact (and its storage path as a tag).
+an embedded SQLite store works. A child run's parameters are the resolved config that ran (every default
+filled in, `deligan_core.resolve`), its tags the cell, phase (search / confirm) and role. A trial's run is
+found again by its `deligan.trial_id` tag, so retries and `Tuner.restore` continue the same run instead of
+opening a second one (as Ray's MLflowLoggerCallback does after a restore). Metrics are logged as curves
+over trainer steps (the seed group's means, and each seed's objectives), each evaluation's sample grid as
+a PNG, the final checkpoints (one per seed) as artifacts, and their storage path as a tag.
 """
 
 from __future__ import annotations
@@ -20,26 +22,36 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 from deligan_core.checkpoint import CHECKPOINT_NAME
 from deligan_core.config import RunConfig
-from study.search import COMPLETE, DIVERGED_KEY, FAIL, FINAL_KEY, trial_outcome
+from deligan_core.resolve import resolve_config
+from study.protocol import COMPLETE, DIVERGED_KEY, FAIL, FAILURE_KEY, FINAL_KEY, TrialConfig, trial_outcome
 from study.spec import StudySpec
-from study.trainable import SAMPLES_PREFIX
+from study.trainable import SAMPLES_PREFIX, seed_dir
 
 TAG_STUDY_DIR = "deligan.study_dir"
-TAG_ROLE = "deligan.role"
+TAG_ROLE = "deligan.role"  # study (the parent run) or trial
 TAG_TRIAL = "deligan.trial_id"
-TRIAL_TAGS = ("cell", "seed", "device", "gpu_ids", "cuda_visible_devices", "node_ip", "node_id", "hostname")
-NOT_METRICS = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", FINAL_KEY, DIVERGED_KEY, "seed"}
+TAG_PARETO = "pareto"  # "true" on the trials of a cell's Pareto front, "false" on the other search trials
+TRIAL_TAGS = ("cell", "phase", "role", "device", "gpu_ids", "cuda_visible_devices", "node_ip", "node_id", "hostname")
+NOT_METRICS = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", FINAL_KEY, DIVERGED_KEY}
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dict -> {"a.b": value}."""
+    """Nested dict -> {"a.b": value}, leaving out values that are None (settings not given)."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         if isinstance(value, dict):
             flat.update(flatten(value, f"{prefix}{key}."))
-        else:
+        elif value is not None:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def resolved_run(run: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The config that runs (`deligan_core.resolve`), without the harness's per-trial threads and device."""
+    resolved = resolve_config(RunConfig.from_dict(run)).to_dict()
+    for key in ("threads", "device"):
+        resolved["train"].pop(key)
+    return resolved
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -67,12 +79,13 @@ def open_study_run(spec: StudySpec, uri: str, study_dir: str, *, resume: bool) -
             client.update_run(runs[0].info.run_id, status="RUNNING")
             return exp, runs[0].info.run_id
     run = client.create_run(exp, run_name=spec.name, tags={TAG_STUDY_DIR: study_dir, TAG_ROLE: "study"})
-    resolved = RunConfig.from_dict(spec.base_config(), source=spec.source).to_dict()
-    study_params = {"objective": f"{spec.objective.metric} ({spec.objective.mode})", "grid": spec.grid,
+    resolved = resolved_run(spec.base_config())
+    study_params = {"objective": ", ".join(f"{o.metric} ({o.mode})" for o in spec.objectives), "grid": spec.grid,
                     "search": {n: p.model_dump(by_alias=True, exclude_defaults=True) for n, p in spec.search.items()},
-                    "trials_per_cell": spec.trials_per_cell, "seeds": spec.seeds, "sampler": spec.sampler.model_dump(),
-                    "scheduler": spec.scheduler.model_dump(), "resources": spec.resources.model_dump(),
-                    "cells": len(spec.cells())}
+                    "trials_per_cell": spec.trials_per_cell, "seeds": spec.seeds.model_dump(),
+                    "confirm": spec.confirm.model_dump() if spec.confirm else None,
+                    "sampler": spec.sampler.model_dump(), "scheduler": spec.scheduler.model_dump(),
+                    "resources": spec.resources.model_dump(), "cells": len(spec.cells())}
     params = {**flatten(resolved, "run."), **{f"study.{k}": v for k, v in study_params.items()}}
     client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
     client.log_text(run.info.run_id, spec.text, Path(spec.source).name)
@@ -87,6 +100,28 @@ def log_study_summary(uri: str, run_id: str, table: str, figures: list[Path]) ->
         client.log_artifact(run_id, str(figure), "summary")
 
 
+def log_real_reference(uri: str, run_id: str, real: dict[str, dict[str, float]]) -> None:
+    """The real held-out data's own scores, per data set, as parent-run metrics ``real.<data set>.<metric>``
+    (once: a resumed study's parent run that has them already is left as it is)."""
+    client = MlflowClient(uri)
+    logged = client.get_run(run_id).data.metrics
+    now = int(time.time() * 1000)
+    metrics = [Metric(name, float(v), now, 0) for dataset, scores in real.items() for k, v in scores.items()
+               if (name := f"real.{dataset}.{k}") not in logged]
+    if metrics:
+        client.log_batch(run_id, metrics=metrics)
+        client.log_dict(run_id, real, "summary/real_reference.json")
+
+
+def tag_runs(uri: str, experiment: str, parent_run_id: str, trial_ids: list[str], tags: dict[str, str]) -> None:
+    """Set `tags` on the child runs of these trials."""
+    client = MlflowClient(uri)
+    for trial_id in trial_ids:
+        query = f"tags.`{TAG_TRIAL}` = '{trial_id}' and tags.`mlflow.parentRunId` = '{parent_run_id}'"
+        for run in client.search_runs([experiment], query):
+            client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
 def close_study_run(uri: str, run_id: str, status: str) -> None:
     """End the study's parent run (FINISHED, KILLED or FAILED)."""
     MlflowClient(uri).set_terminated(run_id, status=status)
@@ -95,16 +130,16 @@ def close_study_run(uri: str, run_id: str, status: str) -> None:
 class TrialTracker(Callback):
     """Ray Tune callback: one child run per trial under the study's parent run."""
 
-    def __init__(self, uri: str, experiment: str, parent_run_id: str, *, metric: str, log_checkpoints: bool) -> None:
+    def __init__(self, uri: str, experiment: str, parent_run_id: str, *, log_checkpoints: bool) -> None:
         self.uri, self.experiment, self.parent = uri, experiment, parent_run_id
-        self.metric, self.log_checkpoints = metric, log_checkpoints
+        self.log_checkpoints = log_checkpoints
         self._client: MlflowClient | None = None
         self._runs: dict[str, str] = {}
-        self._last_step: dict[str, float] = {}
+        self._logged: dict[str, tuple[float, bool]] = {}  # trial id -> (step, final) of the last logged result
         self._tags: dict[str, dict[str, str]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_client": None, "_runs": {}, "_last_step": {}, "_tags": {}}
+        return {**self.__dict__, "_client": None, "_runs": {}, "_logged": {}, "_tags": {}}
 
     @property
     def client(self) -> MlflowClient:
@@ -120,17 +155,20 @@ class TrialTracker(Callback):
         found = self.client.search_runs([self.experiment], query)
         if found:
             run_id = found[0].info.run_id
-            history = self.client.get_metric_history(run_id, "step")
-            self._last_step[trial.trial_id] = max((m.value for m in history), default=-1)
+            steps = [m.value for m in self.client.get_metric_history(run_id, "step")]
+            final = any(m.value for m in self.client.get_metric_history(run_id, "final"))
+            self._logged[trial.trial_id] = (max(steps, default=-1), final)
         else:
-            config = trial.config
+            config = TrialConfig.from_dict(trial.config)
             tags = {"mlflow.parentRunId": self.parent, TAG_TRIAL: trial.trial_id, TAG_ROLE: "trial",
-                    "cell": config["cell"], "seed": str(config["seed"])}
-            run_id = self.client.create_run(self.experiment, run_name=f"{config['cell']}/{trial.trial_id}",
+                    "cell": config.cell, "phase": config.phase, "role": config.role,
+                    "seeds": ",".join(str(s) for s in config.seeds)}
+            run_id = self.client.create_run(self.experiment, run_name=f"{config.phase}/{config.cell}/{trial.trial_id}",
                                             tags=tags).info.run_id
-            params = {**config["params"], **flatten(config["run"], "run.")}
+            params = {**config.params, **flatten(resolved_run(config.seed_run(config.seeds[0])), "run."),
+                      "seeds": list(config.seeds), "seeds_vary": list(config.vary)}
             self.client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
-            self._last_step[trial.trial_id] = -1
+            self._logged[trial.trial_id] = (-1, False)
         self._runs[trial.trial_id] = run_id
         return run_id
 
@@ -141,14 +179,15 @@ class TrialTracker(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
         run_id = self.run_id(trial)
-        step = result.get("step", -1)
-        if step <= self._last_step.get(trial.trial_id, -1):
+        position = (result.get("step", -1), bool(result.get(FINAL_KEY)))
+        if position <= self._logged.get(trial.trial_id, (-1, False)):
             return  # re-run after a restore from an earlier checkpoint: that step is logged already
-        self._last_step[trial.trial_id] = step
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, int(step))
+        self._logged[trial.trial_id] = position
+        now, step = int(time.time() * 1000), int(position[0])
+        metrics = [Metric(k, float(v), now, step)
                    for k, v in result.items()
                    if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        metrics.append(Metric("final", float(position[1]), now, step))
         tags = {k: str(result[k]) for k in TRIAL_TAGS if k in result}
         new_tags = {k: v for k, v in tags.items() if self._tags.get(trial.trial_id, {}).get(k) != v}
         self._tags.setdefault(trial.trial_id, {}).update(new_tags)
@@ -162,15 +201,19 @@ class TrialTracker(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
         run_id = self.run_id(trial)
         result = trial.last_result or {}
-        outcome = trial_outcome(result, self.metric)
+        config = TrialConfig.from_dict(trial.config)
+        outcome = trial_outcome(result, config.metrics)
         tags = {"outcome": "diverged" if result.get(DIVERGED_KEY) else outcome}
-        if result.get("failure"):
-            tags["failure"] = str(result["failure"])[:5000]
+        if result.get(FAILURE_KEY):
+            tags["failure"] = str(result[FAILURE_KEY])[:5000]
         if trial.checkpoint is not None:
-            tags["checkpoint_path"] = f"{trial.checkpoint.path}/{CHECKPOINT_NAME}"
+            first = f"{seed_dir(config.seeds[0])}/{CHECKPOINT_NAME}"
+            tags["checkpoint_path"] = f"{trial.checkpoint.path}/{first}"
             if self.log_checkpoints and outcome == COMPLETE:
                 with trial.checkpoint.as_directory() as directory:
-                    self.client.log_artifact(run_id, str(Path(directory) / CHECKPOINT_NAME), "checkpoint")
+                    for index in config.seeds:  # one checkpoint per seed: checkpoint/seed<k>/checkpoint.pt
+                        self.client.log_artifact(run_id, str(Path(directory) / seed_dir(index) / CHECKPOINT_NAME),
+                                                 f"checkpoint/{seed_dir(index)}")
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         self.client.set_terminated(run_id, status="FAILED" if outcome == FAIL else "FINISHED")
 

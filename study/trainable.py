@@ -1,14 +1,16 @@
-"""The Ray Tune function trainable: one `deligan_core.Trainer` run per trial, driven by its evaluation hook.
+"""The Ray Tune function trainable: one seed group of `deligan_core.Trainer` runs per trial.
 
-At each evaluation it reports every metric and a checkpoint directory (checkpoint.pt and a sample grid
-PNG); a restarted trial resumes from `tune.get_checkpoint()`. Torch threads follow the trial's CPUs;
-a trial given GPUs trains on CUDA when CUDA exists, a trial given none never touches CUDA. A diverging
-run reports `diverged` with its reason and ends (a retry would diverge again).
+The seeds of the group train side by side, one evaluation window at a time; at each evaluation the trial
+reports the group's mean of every metric (and each seed's objective values) with one checkpoint directory
+(``seed<k>/checkpoint.pt`` per seed and a sample grid), so a scheduler judges the group, never one seed.
+A restarted trial resumes every seed from `tune.get_checkpoint()`. A confirmation trial scores
+`final_eval_samples` samples once training ends and reports that as its final result. Torch threads
+follow the trial's CPUs; a trial given GPUs trains on CUDA when CUDA exists, a trial given none never
+touches CUDA. A diverging run reports `diverged` with its reason and ends (a retry would diverge again).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
@@ -23,7 +25,8 @@ from ray import tune
 
 from deligan_core import DivergenceError, EvalEvent, RunConfig, Trainer
 from deligan_core.checkpoint import CHECKPOINT_NAME
-from study.search import DIVERGED_KEY, FINAL_KEY
+from deligan_core.metrics import make_evaluator
+from study.protocol import DIVERGED_KEY, FAILURE_KEY, FINAL_KEY, TrialConfig, group_result
 
 CRASH_ENV = "DELIGAN_STUDY_CRASH_AT_STEP"  # fault injection for tests: crash once, right after this step's report
 BARRIER_ENV = "DELIGAN_STUDY_START_BARRIER"  # for tests: "DIR:N" holds each trial until N trials have started
@@ -38,44 +41,71 @@ class InjectedCrash(RuntimeError):
     """Raised once per trial at the step named by DELIGAN_STUDY_CRASH_AT_STEP."""
 
 
+def seed_dir(index: int) -> str:
+    """The sub-directory of a trial checkpoint that holds seed `index`'s checkpoint."""
+    return f"seed{index}"
+
+
 def train_trial(config: dict[str, Any]) -> None:
-    """Train one configuration (`config` from `study.search.trial_config`), reporting to Tune."""
+    """Train one seed group (`config`: a `study.protocol.TrialConfig` dict), reporting to Tune."""
+    trial = TrialConfig.from_dict(config)
     if os.environ.get(BARRIER_ENV):
         _wait_at_barrier(os.environ[BARRIER_ENV], tune.get_context().get_trial_id())
     resources = tune.get_context().get_trial_resources().required_resources
-    wants_gpu = resources.get("GPU", 0) > 0
-    device = "cuda" if wants_gpu and torch.cuda.is_available() else "cpu"
-    run = copy.deepcopy(config["run"])
-    run["train"].update(threads=max(1, int(resources.get("CPU", 1))), device=device)
-    trainer = Trainer(RunConfig.from_dict(run, source=f"trial {tune.get_context().get_trial_id()}"))
+    device = "cuda" if resources.get("GPU", 0) > 0 and torch.cuda.is_available() else "cpu"
+    source = f"trial {tune.get_context().get_trial_id()}"
+    trainers = {}
+    for index in trial.seeds:
+        run = trial.seed_run(index)
+        run["train"].update(threads=max(1, int(resources.get("CPU", 1))), device=device)
+        trainers[index] = Trainer(RunConfig.from_dict(run, source=source))
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            trainer.restore(Path(directory) / CHECKPOINT_NAME)
-    info = {"cell": config["cell"], "seed": config["seed"], "device": device, "restored_from": trainer.step,
-            "node_id": ray.get_runtime_context().get_node_id(),
+            for index, trainer in trainers.items():
+                trainer.restore(Path(directory) / seed_dir(index) / CHECKPOINT_NAME)
+    first = trainers[trial.seeds[0]]
+    info = {"cell": trial.cell, "phase": trial.phase, "role": trial.role, "device": device,
+            "restored_from": first.step, "node_id": ray.get_runtime_context().get_node_id(),
             "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
     crash_at = int(os.environ.get(CRASH_ENV, "0")) if checkpoint is None else 0
-    objective = config["objective"]
-
-    def on_eval(event: EvalEvent) -> None:
-        if objective not in event.metrics:
-            raise KeyError(f"objective metric {objective!r} is not reported by the trainer for data set "
-                           f"{trainer.config.data.dataset!r}; reported: {sorted(event.metrics)}")
-        metrics = {**event.metrics, **info, "step": event.step, FINAL_KEY: event.step >= trainer.config.train.steps}
-        with tempfile.TemporaryDirectory() as directory:
-            event.trainer.save(Path(directory) / CHECKPOINT_NAME)
-            event.trainer.save_sample_grid(Path(directory) / f"{SAMPLES_PREFIX}{event.step:07d}.png")
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
-        if event.step == crash_at:
-            raise InjectedCrash(f"injected crash after step {crash_at} ({CRASH_ENV})")
-
+    steps, every = first.config.train.steps, first.config.train.eval_every
+    ends = sorted({*range(every, steps + 1, every), steps} - {0})
     try:
-        trainer.fit(on_eval)
+        for end in (e for e in ends if e > first.step):
+            per_seed = {index: _train_until(trainer, end) for index, trainer in trainers.items()}
+            final = end >= steps and trial.final_eval_samples is None
+            _report(trial, trainers, {**group_result(per_seed, trial.metrics), **info, "step": end, FINAL_KEY: final})
+            if end == crash_at:
+                raise InjectedCrash(f"injected crash after step {crash_at} ({CRASH_ENV})")
+        if trial.final_eval_samples is not None:
+            per_seed = {index: _final_scores(trainer, trial.final_eval_samples) for index, trainer in trainers.items()}
+            _report(trial, trainers, {**group_result(per_seed, trial.metrics), **info, "step": steps,
+                                      FINAL_KEY: True})
     except DivergenceError as err:
-        tune.report({**info, objective: math.nan, "step": trainer.step, FINAL_KEY: False, DIVERGED_KEY: True,
-                     "failure": str(err)})
+        tune.report({**info, **{m: math.nan for m in trial.metrics}, "step": first.step, FINAL_KEY: False,
+                     DIVERGED_KEY: True, FAILURE_KEY: str(err)})
+
+
+def _train_until(trainer: Trainer, end: int) -> dict[str, float]:
+    events: list[EvalEvent] = []
+    trainer.fit(events.append, stop_at=end)
+    return events[-1].metrics
+
+
+def _final_scores(trainer: Trainer, n: int) -> dict[str, float]:
+    """The trainer's metrics at its last step with `n` samples scored (its own evaluation noise seed)."""
+    trainer.evaluator = make_evaluator(trainer.data, n, seed=trainer.config.train.eval_seed, device=trainer.device)
+    return trainer.evaluate()
+
+
+def _report(trial: TrialConfig, trainers: dict[int, Trainer], metrics: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        for index, trainer in trainers.items():
+            trainer.save(Path(directory) / seed_dir(index) / CHECKPOINT_NAME)
+        trainers[trial.seeds[0]].save_sample_grid(Path(directory) / f"{SAMPLES_PREFIX}{int(metrics['step']):07d}.png")
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
 def _wait_at_barrier(spec: str, trial_id: str, timeout_s: float = 300) -> None:

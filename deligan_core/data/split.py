@@ -13,7 +13,13 @@ from .raw import RawData
 
 @dataclass
 class DataSplit:
-    """A data set cut into the training subset (all that G and D see) and everything else."""
+    """A data set cut into the training subset (all that G and D see) and its fixed evaluation split.
+
+    heldout_x / heldout_y: the data set's evaluation split, the same for every subset size and seed (the
+    test split, or a fixed share of each class set aside from the pool): evaluation classifiers, reference
+    sets and the real-data baseline come from it, so every condition of a study is scored with one ruler.
+    It never overlaps any training subset. Pool examples outside the subset are used by neither.
+    """
 
     name: str
     family: str
@@ -43,13 +49,17 @@ def check_limits(per_class: int | None, fraction: float | None, seed: int) -> No
         raise ValueError(f"seed must be an integer, got seed={seed!r}")
 
 
+EVAL_SPLIT_SEED = 1706_02071  # fixed: the evaluation split never depends on a run's seed
+
+
 def select_train(labels: np.ndarray, *, name: str, per_class: int | None = None,
-                 fraction: float | None = None, seed: int = 0) -> np.ndarray:
-    """Sorted pool indices of the training subset, stratified by class and seeded.
+                 fraction: float | None = None, seed: int = 0,
+                 reserved: dict[int, int] | None = None) -> np.ndarray:
+    """Sorted indices (into `labels`) of the training subset, stratified by class and seeded.
 
     per_class=K takes K per class; fraction=f takes max(1, round(f * n_c)) of each class's n_c; with
-    neither, the whole pool. One generator permutes each class in turn, so for one seed a smaller
-    subset is contained in a larger one.
+    neither, all of them. One generator permutes each class in turn, so for one seed a smaller subset is
+    contained in a larger one. `reserved`: examples of each class set aside for evaluation (named in errors).
     """
     if per_class is None and fraction is None:
         return np.arange(len(labels))
@@ -60,10 +70,24 @@ def select_train(labels: np.ndarray, *, name: str, per_class: int | None = None,
         take = per_class if per_class is not None else max(1, int(np.floor(fraction * len(members) + 0.5)))
         if take > len(members):
             smallest = int(np.unique(labels, return_counts=True)[1].min())
+            aside = (f" ({reserved[int(c)]} more of class {int(c)} are the fixed evaluation split)"
+                     if reserved and reserved.get(int(c)) else "")
             raise ValueError(f"data set {name!r}: per_class={take} asked, but class {int(c)} has only "
-                             f"{len(members)} examples in the pool; the largest per_class it allows is {smallest}")
+                             f"{len(members)} examples to train on{aside}; the largest per_class it allows is "
+                             f"{smallest}")
         chosen.append(rng.permutation(members)[:take])
     return np.sort(np.concatenate(chosen))
+
+
+def evaluation_rows(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """Sorted pool indices of the fixed evaluation split: `per_class` of each class (at most half of a class),
+    chosen by a fixed seed."""
+    rng = np.random.default_rng(EVAL_SPLIT_SEED)
+    rows = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        rows.append(rng.permutation(members)[: min(per_class, len(members) // 2)])
+    return np.sort(np.concatenate(rows))
 
 
 def to_tensor(x: np.ndarray, max_value: float | None) -> Tensor:
@@ -75,17 +99,28 @@ def to_tensor(x: np.ndarray, max_value: float | None) -> Tensor:
     return torch.from_numpy(x)
 
 
-def make_split(name: str, family: str, raw: RawData, digest: str, *, per_class: int | None,
-               fraction: float | None, seed: int) -> DataSplit:
-    """Cut `raw` into train (the limited subset of the pool) and held-out (pool remainder + test splits)."""
-    train = select_train(raw.pool_y, name=name, per_class=per_class, fraction=fraction, seed=seed)
-    rest = np.setdiff1d(np.arange(len(raw.pool_y)), train)
-    heldout_x = np.concatenate([raw.pool_x[rest], raw.test_x])
-    heldout_y = np.concatenate([raw.pool_y[rest], raw.test_y])
+def make_split(name: str, family: str, raw: RawData, digest: str, *, eval_per_class: int | None,
+               per_class: int | None, fraction: float | None, seed: int) -> DataSplit:
+    """Cut `raw` into the training subset and the fixed evaluation split.
+
+    eval_per_class=None: the evaluation split is the data set's test split and the whole pool can be
+    trained on; an int sets that many examples of each class aside from the pool (a fixed choice) instead.
+    """
+    pool = np.arange(len(raw.pool_y))
+    reserved: dict[int, int] = {}
+    if eval_per_class is None:
+        evaluation_x, evaluation_y = raw.test_x, raw.test_y
+    else:
+        aside = evaluation_rows(raw.pool_y, eval_per_class)
+        evaluation_x, evaluation_y = raw.pool_x[aside], raw.pool_y[aside]
+        pool = np.setdiff1d(pool, aside)
+        reserved = {int(c): int(n) for c, n in zip(*np.unique(evaluation_y, return_counts=True))}
+    train = pool[select_train(raw.pool_y[pool], name=name, per_class=per_class, fraction=fraction, seed=seed,
+                              reserved=reserved)]
     return DataSplit(
         name=name, family=family, shape=raw.shape, num_classes=raw.num_classes,
         train_x=to_tensor(raw.pool_x[train], raw.max_value), train_y=torch.from_numpy(raw.pool_y[train]),
-        heldout_x=to_tensor(heldout_x, raw.max_value), heldout_y=torch.from_numpy(heldout_y),
+        heldout_x=to_tensor(evaluation_x, raw.max_value), heldout_y=torch.from_numpy(np.array(evaluation_y)),
         content_hash=digest,
         modes=None if raw.modes is None else torch.tensor(raw.modes, dtype=torch.float32),
         mode_std=raw.mode_std,

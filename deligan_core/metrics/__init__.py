@@ -12,7 +12,8 @@ from deligan_core.metrics.classifiers import (
 )
 from deligan_core.metrics.evaluate import DEFAULT_N, Evaluator, evaluate, evaluate_real, make_evaluator
 from deligan_core.metrics.fid import feature_statistics, fid, frechet_distance
-from deligan_core.metrics.inception import inception_score, modified_inception_score
+from deligan_core.metrics.inception import classes_covered, inception_score, modified_inception_score
+from deligan_core.metrics.kid import kernel_inception_distance
 from deligan_core.metrics.inception_v3 import InceptionV3, load_inception
 from deligan_core.metrics.memorisation import memorisation
 from deligan_core.metrics.prdc_metrics import prdc
@@ -25,6 +26,7 @@ __all__ = [
     "EvalClassifier",
     "Evaluator",
     "InceptionV3",
+    "classes_covered",
     "classifier_spec",
     "evaluate",
     "evaluate_real",
@@ -33,6 +35,7 @@ __all__ = [
     "frechet_distance",
     "get_classifier",
     "inception_score",
+    "kernel_inception_distance",
     "keys",
     "load_inception",
     "make_evaluator",

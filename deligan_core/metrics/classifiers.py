@@ -66,7 +66,7 @@ class ClassifierSpec:
 
 CLASSIFIERS: dict[str, ClassifierSpec] = {
     "digits": ClassifierSpec(target=0.95, steps=400, shift=1),
-    "mnist5k": ClassifierSpec(target=0.98),
+    "mnist5k": ClassifierSpec(target=0.975),  # 1,500 training images: its evaluation split's fit part
     "mnist": ClassifierSpec(target=0.98, steps=1200),  # ample held-out data: longer training pays off
     "mnist-idx": ClassifierSpec(target=0.98, steps=1200),
     "animals": ClassifierSpec(target=0.85),

@@ -1,8 +1,10 @@
 """`evaluate`: every quality score of a generator in one pass over its samples, and the real-data baseline.
 
 Image data: samples are classified once by the data set's evaluation network (`classifiers`), and the same
-logits and features feed IS, m-IS, FID, precision/recall/density/coverage (against the held-out
-``reference`` part) and memorisation (against the GAN's training images). Toy 2-D data: mode coverage and
+logits and features feed IS, m-IS, classes covered, FID, KID, precision/recall/density/coverage (against the
+held-out ``reference`` part) and memorisation (against the GAN's training images). The held-out split is
+the data set's fixed evaluation split, so every subset size and seed is scored with the same network and
+reference set. Toy 2-D data: mode coverage and
 precision/recall/density/coverage on raw coordinates, no classifier.
 """
 
@@ -28,13 +30,15 @@ from deligan_core.metrics.classifiers import (
 )
 from deligan_core.metrics.fid import feature_statistics, frechet_distance
 from deligan_core.metrics.heldout import partition_heldout
-from deligan_core.metrics.inception import inception_score, modified_inception_score
+from deligan_core.metrics.inception import classes_covered, inception_score, modified_inception_score
+from deligan_core.metrics.kid import kernel_inception_distance
 from deligan_core.metrics.memorisation import memorisation
 from deligan_core.metrics.prdc_metrics import prdc
 from deligan_core.metrics.toy import mode_coverage
 
 DEFAULT_N = 1000  # samples per evaluation: about 1 s on a 2-core CPU for 28 x 28 images
 SUBSET_SEED = 0  # fixed choice of the PRDC reference rows and of the real-data rows
+KID_SUBSETS = 50  # subsets of min(1000, N_reference, N_samples) rows each
 
 
 class Sampler(Protocol):
@@ -86,6 +90,7 @@ class Evaluator:
         self.classifier: EvalClassifier | None = None
         self.prdc_reference: Tensor | None = None
         self.reference_stats: tuple[np.ndarray, np.ndarray] | None = None
+        self.reference_features: Tensor | None = None
         self.train_features: Tensor | None = None
 
     def _prepare(self) -> None:
@@ -96,6 +101,7 @@ class Evaluator:
             self.classifier = get_classifier(self.data, **self.options)
             reference, _ = self.classifier.features_and_logits(reference)
             self.reference_stats = feature_statistics(reference)
+            self.reference_features = reference
             self.train_features, _ = self.classifier.features_and_logits(self.data.train_x)
         self.prdc_reference = _subset(reference, self.n)
 
@@ -117,20 +123,34 @@ class Evaluator:
             return {name: float(value) for name, value in scores.items()}
         assert self.classifier is not None and self.reference_stats is not None
         features, logits = self.classifier.features_and_logits(samples)
-        is_mean, is_std = inception_score(logits, self.splits)
-        m_is, m_is_std = modified_inception_score(logits, from_logits=True)
-        scores = {keys.IS: is_mean, keys.IS_STD: is_std, keys.M_IS: m_is, keys.M_IS_STD: m_is_std,
+        kid, kid_std = kernel_inception_distance(self.reference_features, features, subsets=KID_SUBSETS)
+        scores = {**self._class_scores(logits),
                   keys.FID: frechet_distance(*self.reference_stats, *feature_statistics(features)),
+                  keys.KID: kid, keys.KID_STD: kid_std,
                   **prdc(self.prdc_reference, features, self.k),
                   **memorisation(self.train_features, features)}
         if self.classifier.accuracy is not None:
             scores[keys.CLASSIFIER_ACCURACY] = self.classifier.accuracy
         return {name: float(value) for name, value in scores.items()}
 
+    def _class_scores(self, logits: Tensor) -> dict[str, float]:
+        """The scores that need only the classifier's outputs: IS, m-IS, classes covered."""
+        is_mean, is_std = inception_score(logits, self.splits)
+        m_is, m_is_std = modified_inception_score(logits, from_logits=True)
+        return {keys.IS: is_mean, keys.IS_STD: is_std, keys.M_IS: m_is, keys.M_IS_STD: m_is_std,
+                keys.CLASSES_COVERED: classes_covered(logits)}
+
     def score_real(self) -> dict[str, float]:
-        """Scores of n real held-out examples (fewer if the ``real`` part is smaller) that neither the GAN,
-        the classifier nor the reference set contains: the real-data baseline for the same metrics."""
-        return self.score(_subset(self.data.heldout_x[self.parts.real], self.n))
+        """The real-data baseline: real held-out examples that neither the GAN nor the classifier saw, scored
+        like samples. IS, m-IS and classes covered use n of them (the ``reference`` and ``real`` parts, fewer
+        if they hold fewer); the distances to the reference set (FID, KID, PRDC) and memorisation use the
+        ``real`` part alone, which the reference set does not contain."""
+        scores = self.score(_subset(self.data.heldout_x[self.parts.real], self.n))
+        if self.toy:
+            return scores
+        assert self.classifier is not None
+        _, logits = self.classifier.features_and_logits(_subset(self.data.heldout_x[self.parts.scored], self.n))
+        return {**scores, **{name: float(value) for name, value in self._class_scores(logits).items()}}
 
 
 def make_evaluator(data: DataSplit, n: int = DEFAULT_N, *, seed: int = 0,

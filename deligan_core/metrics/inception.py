@@ -68,14 +68,16 @@ def modified_inception_score(
     one mean log-probability row per class replaces the official code's n x n matrix product
     ``mean(p @ log(p).T, axis=1)`` with identical results in O(N K) time and memory.
 
-    Log-probabilities are floored at log(eps) (default 1e-12, so each log-ratio is at most ~27.6):
-    a probability that underflowed to 0 in one sample would otherwise make its class score infinite.
-    `probs` is N x K probabilities, or logits with ``from_logits=True``.
+    `probs` is N x K probabilities, or logits with ``from_logits=True``. From logits the score is exact
+    (log-softmax, nothing clipped). From probabilities, log-probabilities are floored at log(eps) (default
+    1e-12, so each log-ratio is at most ~27.6): a probability that underflowed to 0 in one sample would
+    otherwise make its class score infinite.
     """
     if not eps > 0:
         raise ValueError(f"`eps > 0` must hold, but got eps={eps!r}")
     p, log_p = _log_probs(probs, "probs", probs=not from_logits)
-    log_p = np.maximum(log_p, np.log(eps))
+    if not from_logits:
+        log_p = np.maximum(log_p, np.log(eps))
     n, k = p.shape
     cls = p.argmax(axis=1)
     counts = np.bincount(cls, minlength=k)
@@ -95,3 +97,17 @@ def modified_inception_score(
     class_kl = np.maximum(np.bincount(cls, weights=kl, minlength=k)[present] / counts[present], 0.0)
     scores = np.exp(class_kl)
     return float(np.mean(scores)), float(np.std(scores))
+
+
+def classes_covered(logits: ArrayLike, min_share: float = 0.1, *, probs: bool = False) -> int:
+    """Classes predicted (argmax) for at least `min_share` of their uniform share n / K of the n samples.
+
+    A generator that drops classes scores fewer; m-IS alone cannot see that (it skips empty classes).
+    With the default, 1,000 samples over 10 classes need 10 samples of a class to count it.
+    """
+    if not 0 < min_share <= 1:
+        raise ValueError(f"`0 < min_share <= 1` must hold, but got min_share={min_share!r}")
+    p, _ = _log_probs(logits, "logits", probs=probs)
+    n, k = p.shape
+    counts = np.bincount(p.argmax(axis=1), minlength=k)
+    return int((counts >= min_share * n / k).sum())

@@ -8,17 +8,26 @@ D_REAL = "d_real"
 D_FAKE = "d_fake"
 SIGMA_MEAN = "sigma_mean"
 SIGMA_MIN = "sigma_min"
+SIGMA_PENALTY = "sigma_penalty"
 STEPS_PER_S = "steps_per_s"
+G_UPDATES = "g_updates"  # generator updates since the start of training
+D_UPDATES = "d_updates"  # discriminator updates since the start of training
+D_SATURATED = "d_saturated"  # 1 when D(G(z)) stayed below 1e-3 for the whole evaluation window
+THRESHOLD = "threshold"  # the official threshold schedule's current threshold
+LR_G = "lr_g"
 
 # Classifier-based scores.
 IS = "is"
 IS_STD = "is_std"
 M_IS = "m_is"
 M_IS_STD = "m_is_std"
+CLASSES_COVERED = "classes_covered"  # classes predicted for at least a tenth of their uniform share
 CLASSIFIER_ACCURACY = "classifier_accuracy"
 
 # Feature-based scores.
 FID = "fid"
+KID = "kid"  # unbiased, mean over subsets
+KID_STD = "kid_std"
 PRECISION = "precision"
 RECALL = "recall"
 DENSITY = "density"
@@ -29,3 +38,18 @@ MEMORISATION_RATIO = "memorisation_ratio"
 # Toy 2-D data.
 MODES_COVERED = "modes_covered"
 HIGH_QUALITY = "high_quality"
+
+
+def reported_metrics(family: str, *, evaluated: bool, mixture: bool, threshold: bool) -> set[str]:
+    """The metric keys a trainer reports for data of `family`: its own statistics, sigma statistics for a
+    mixture latent, the threshold for the threshold schedule, and (when it evaluates samples) the scores of
+    that family: mode coverage and PRDC on raw coordinates for toy2d, the classifier scores for images."""
+    keys = {LOSS_D, LOSS_G, D_REAL, D_FAKE, SIGMA_PENALTY, STEPS_PER_S, G_UPDATES, D_UPDATES, D_SATURATED, LR_G}
+    keys |= {SIGMA_MEAN, SIGMA_MIN} if mixture else set()
+    keys |= {THRESHOLD} if threshold else set()
+    if evaluated:
+        prdc = {PRECISION, RECALL, DENSITY, COVERAGE}
+        keys |= prdc | ({MODES_COVERED, HIGH_QUALITY} if family == "toy2d" else
+                        {IS, IS_STD, M_IS, M_IS_STD, CLASSES_COVERED, FID, KID, KID_STD, MEMORISATION_SHARE,
+                         MEMORISATION_RATIO})
+    return keys

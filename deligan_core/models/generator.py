@@ -11,6 +11,7 @@ class Generator(nn.Module):
     """Latent sampler followed by one network, or N networks (ensemble) chosen by component.
 
     z_layer: GAN++'s extra learnable layer on z; one_hot: MoE-GAN's concat(one_hot(i), z).
+    ``draw`` picks the noise and ``decode`` maps it to samples, so one draw can be scored and then trained on.
     """
 
     def __init__(self, latent: nn.Module, nets: nn.ModuleList, *, z_layer: nn.Module | None = None,
@@ -20,13 +21,17 @@ class Generator(nn.Module):
 
     @property
     def components(self) -> int:
-        """Number of mixture components (1 for a plain GAN)."""
+        """Number of latent components (1 for a plain GAN)."""
         return self.latent.components
 
-    def forward(self, n: int, *, component: Tensor | int | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
-        """Generate ``n`` samples (optionally all from one component)."""
-        z, idx = self.latent(n, component=component, generator=generator)
+    def draw(self, n: int, *, component: Tensor | int | None = None,
+             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """The random part of ``n`` samples: (eps, component index), see `MixtureLatent.draw`."""
+        return self.latent.draw(n, component=component, generator=generator)
+
+    def decode(self, eps: Tensor, idx: Tensor) -> Tensor:
+        """Samples for the noise of `draw`: z from the latent, then the network (of each row's component)."""
+        z = self.latent(eps, idx)
         if self.z_layer is not None:
             z = self.z_layer(z)
         if self.one_hot:
@@ -34,10 +39,15 @@ class Generator(nn.Module):
         if len(self.nets) == 1:
             return self.nets[0](z)
         parts = [(i, self.nets[i](z[idx == i])) for i in idx.unique().tolist()]
-        out = z.new_empty((n, *parts[0][1].shape[1:]))
+        out = z.new_empty((len(z), *parts[0][1].shape[1:]))
         for i, x in parts:
             out[idx == i] = x
         return out
+
+    def forward(self, n: int, *, component: Tensor | int | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
+        """Generate ``n`` samples (optionally all from one component)."""
+        return self.decode(*self.draw(n, component=component, generator=generator))
 
     def sigma_penalty(self) -> Tensor:
         """The latent's sigma regulariser (0 for latents without learnable sigma)."""

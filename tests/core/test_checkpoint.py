@@ -33,6 +33,9 @@ def test_loaded_generator_exposes_config_and_components(trained):
     g = load(path)
     assert g.config.data.dataset == "digits" and g.config.model.components == 7
     assert g.config.train.batch_size == 50  # resolved family default stored in the checkpoint
+    for section in (g.config.model, g.config.optim, g.config.train):  # the complete config that ran
+        assert None not in vars(section).values(), section
+    assert g.spec.model == "deligan" and g.spec.shape == (1, 8, 8) and g.spec.arch == "official"
     assert g.components == 7 and g.step == 5
     comp = g.sample_component(3, 10, seed=0)
     assert comp.shape == (10, 1, 8, 8)
@@ -77,10 +80,11 @@ def test_corrupt_truncated_and_foreign_files_give_clear_errors(trained, tmp_path
             load(bad)
 
 
-def test_other_format_version_is_named(tmp_path):
-    path = tmp_path / "old.pt"
-    save_checkpoint({"format_version": 99}, path)
-    with pytest.raises(CheckpointError, match="format_version 99"):
+@pytest.mark.parametrize("version", [1, 99])  # 1: before the official networks and the typed model spec
+def test_other_format_version_is_named(tmp_path, version):
+    path = tmp_path / "other.pt"
+    save_checkpoint({"format_version": version}, path)
+    with pytest.raises(CheckpointError, match=f"format_version {version} is not supported.*reads format_version 2"):
         load(path)
 
 

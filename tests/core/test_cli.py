@@ -36,3 +36,16 @@ def test_cli_rejects_bad_input_clearly(tmp_path):
     assert r.returncode == 2 and "per_class" in r.stderr and "digits" in r.stderr
     r = run("--dataset", "nope", "--out", str(tmp_path))
     assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_print_config_shows_the_resolved_configuration():
+    r = run("--dataset", "mnist5k", "--per-class", "50", "--model", "gan", "--print-config")
+    assert r.returncode == 0, r.stderr
+    config = json.loads(r.stdout)
+    for section in ("model", "optim", "train"):
+        assert None not in config[section].values(), config[section]
+    assert config["model"]["components"] == 1 and config["model"]["z_dim"] == 30  # a GAN has one component
+    assert config["model"]["arch"] == "official" and config["train"]["batch_size"] == 50
+    assert config["data"] == {"dataset": "mnist5k", "per_class": 50, "fraction": None, "root": None, "seed": 0}
+    r = run("--dataset", "ring8", "--arch", "wide", "--print-config")
+    assert r.returncode == 2 and "model.arch = 'wide' does not exist for toy2d" in r.stderr

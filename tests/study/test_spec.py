@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from deligan_core import RunConfig
+from deligan_core.resolve import resolve_config
 from study.spec import SpecError, config_key, load_spec, parse_spec
 from tests.study.conftest import SPACES, study_file
 
@@ -19,7 +20,7 @@ def test_shipped_study_files_validate_and_every_cell_builds_a_run_config(name: s
     spec = load_spec(SPACES / name)
     assert spec.name and spec.cells()
     for cell in spec.cells():
-        RunConfig.from_dict(spec.run_dict(cell.values), source=name)
+        resolve_config(RunConfig.from_dict(spec.run_dict(cell.values), source=name))
 
 
 def test_shipped_set_is_complete() -> None:
@@ -32,10 +33,9 @@ def test_grid_cells_are_the_product_in_file_order_and_map_onto_run_config(tmp_pa
     keys = [c.key for c in spec.cells()]
     assert keys == ["per_class=10,model=gan", "per_class=10,model=deligan",
                     "per_class=50,model=gan", "per_class=50,model=deligan"]
-    run = spec.run_dict({**spec.cells()[3].values, "lr_g": 3e-4, "sigma_reg": 0.5}, seed=2)
+    run = spec.run_dict({**spec.cells()[3].values, "lr_g": 3e-4, "sigma_reg": 0.5})
     assert run["data"]["per_class"] == 50 and run["model"]["model"] == "deligan"
     assert run["optim"]["lr_g"] == 3e-4 and run["model"]["sigma_reg"] == 0.5
-    assert run["train"]["seed"] == 2
 
 
 def test_short_and_dotted_names() -> None:
@@ -52,7 +52,19 @@ def test_a_plain_search_without_grid_has_one_cell(tmp_path: Path) -> None:
         "per_class": {"choice": [5, 10]}, "lr_g": {"float": [1e-4, 1e-3], "log": True}},
         data={"dataset": "digits"}))
     assert [c.key for c in spec.cells()] == ["all"]
-    assert spec.trials_per_cell_total == spec.trials_per_cell
+
+
+def test_seeds_confirm_and_comparison_defaults(tmp_path: Path) -> None:
+    spec = load_spec(study_file(tmp_path, seeds=3, confirm=None))
+    assert spec.seeds.count == 3 and spec.seed_vary == ["init", "data", "eval"] and spec.seed_indices() == (0, 1, 2)
+    assert spec.confirm.seeds == 5 and spec.confirm.eval_samples is None  # confirmation is on by default
+    assert spec.comparison() == ("model", "gan")  # each model against GAN
+    explicit = load_spec(study_file(tmp_path, seeds={"count": 2, "vary": ["init"]}, confirm={"seeds": 3},
+                                    compare={"model": "deligan"}))
+    assert explicit.seed_vary == ["init"] and explicit.comparison() == ("model", "deligan")
+    off = yaml.safe_load(study_file(tmp_path).read_text())
+    off["confirm"] = None
+    assert parse_spec(off, source="off.yaml").confirm is None
 
 
 def _error(tmp_path: Path, **changes) -> str:
@@ -69,7 +81,20 @@ SMOKE = yaml.safe_load((SPACES / "smoke.yaml").read_text())
 
 @pytest.mark.parametrize("changes, expected", [
     ({"objective": {"metric": "m_is", "mode": "maximise"}}, ["objective.mode", "'maximise'", "'max' or 'min'"]),
-    ({"objective": {"metric": "m-is", "mode": "max"}}, ["objective.metric", "'m-is'", "m_is"]),
+    ({"objective": {"metric": "m-is", "mode": "max"}}, ["objective.metric", "'m-is'", "coverage"]),
+    ({"objective": {"metric": "m_is", "mode": "max"}},  # a toy study: m-IS needs a classifier
+     ["objective.metric", "'m_is'", "never reported for data set 'toy-unimodal' (toy2d)", "modes_covered"]),
+    ({"objective": [{"metric": "coverage", "mode": "max"}, {"metric": "high_quality", "mode": "max"}]},
+     ["scheduler.type = 'asha'", "2 objectives", "'fifo'"]),
+    ({"objective": [{"metric": "coverage", "mode": "max"}, {"metric": "high_quality", "mode": "max"}],
+      "scheduler": {"type": "fifo"}, "sampler": "cmaes"}, ["sampler.type = 'cmaes'", "'tpe'"]),
+    ({"search": {"sigma_reg": {"float": [0.01, 1.0]}, "sigma_mode": {"choice": ["learned", "fixed"]}}},
+     ["search.sigma_reg.when", "'fixed'", "sigma_mode: learned"]),
+    ({"data": {"dataset": "nope"}}, ["unknown data set 'nope'", "ring8"]),
+    ({"model": {"model": "ensemble-gan"}, "data": {"dataset": "digits"}}, ["ensemble-gan", "at least 2 rows"]),
+    ({"confirm": {"seeds": 1}}, ["confirm.seeds", "greater than or equal to 2"]),
+    ({"seeds": {"count": 2, "vary": ["init", "noise"]}}, ["seeds.vary", "'noise'", "'eval'"]),
+    ({"compare": {"model": "wgan"}}, ["compare", "wgan", "grid"]),
     ({"sheduler": {"type": "asha"}}, ["unknown key 'sheduler'", "scheduler"]),
     ({"scheduler": {"type": "asha", "grace": 10}}, ["'scheduler.grace'", "grace_period"]),
     ({"scheduler": {"type": "hyperband"}}, ["scheduler.type", "'hyperband'", "'asha' or 'fifo'"]),

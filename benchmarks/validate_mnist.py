@@ -1,0 +1,92 @@
+"""Does the trainer train the paper's MNIST setting with its defaults? (a validation, not a test)
+
+Trains GAN and DeLiGAN with the CLI defaults only (``python -m deligan_core.train --dataset mnist5k
+--per-class 50 --model M``, seeds 0, 1, 2: initialisation and data subset), `--jobs` runs at a time with
+one thread each, and prints per run IS, m-IS, classes covered, FID, KID, coverage, sigma mean/min, D(x),
+D(G(z)), update counts and minutes, beside the real held-out data's own scores at the same sample count,
+then checks the targets: IS >= 8.5 with all 10 classes, m-IS at least the real data's, sigma mean >= 0.1
+(DeLiGAN), D not saturated.
+
+    python benchmarks/validate_mnist.py                 # the defaults (about 25 min on 2 cores)
+    python benchmarks/validate_mnist.py --steps 1000    # shorter, same protocol
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+COLUMNS = ("is", "m_is", "classes_covered", "fid", "kid", "coverage", "sigma_mean", "sigma_min", "d_real", "d_fake",
+           "g_updates", "d_updates", "d_saturated")
+TARGET_IS, TARGET_CLASSES, TARGET_SIGMA = 8.5, 10, 0.1
+
+
+def train(model: str, seed: int, out: Path, steps: int | None) -> dict[str, float]:
+    """One CLI run with the defaults (plus seed and, when given, steps); its final metrics and minutes."""
+    command = [sys.executable, "-m", "deligan_core.train", "--dataset", "mnist5k", "--per-class", "50",
+               "--model", model, "--seed", str(seed), "--data-seed", str(seed), "--threads", "1",
+               "--no-progress", "--out", str(out / f"{model}-seed{seed}")]
+    if steps is not None:
+        command += ["--steps", str(steps)]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return {**json.loads(done.stdout), "minutes": (time.perf_counter() - started) / 60}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, help="override the default train.steps")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each)")
+    parser.add_argument("--out", type=Path, default=Path("runs/validate-mnist"))
+    args = parser.parse_args()
+
+    from deligan_core.metrics import evaluate_real
+    from deligan_core.resolve import resolve_config
+    from deligan_core.config import RunConfig
+
+    config = resolve_config(RunConfig.from_dict({"data": {"dataset": "mnist5k", "per_class": 50}}))
+    n = config.train.eval_samples
+    print(f"resolved defaults: {json.dumps(config.to_dict())}")
+    real = evaluate_real("mnist5k", n)
+    runs = [(model, seed) for model in ("gan", "deligan") for seed in range(args.seeds)]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda run: train(*run, args.out, args.steps), runs))
+
+    header = ["run", *COLUMNS, "minutes"]
+    rows = [[f"{model} seed {seed}", *(_fmt(r.get(c)) for c in COLUMNS), _fmt(r["minutes"])]
+            for (model, seed), r in zip(runs, results)]
+    rows.append(["real held-out", *(_fmt(real.get(c)) for c in COLUMNS), "-"])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+
+    failures = []
+    for (model, seed), r in zip(runs, results):
+        name = f"{model} seed {seed}"
+        if r["is"] < TARGET_IS or r["classes_covered"] < TARGET_CLASSES:
+            failures.append(f"{name}: IS {r['is']:.2f} over {r['classes_covered']:.0f} classes "
+                            f"(target >= {TARGET_IS} over {TARGET_CLASSES})")
+        if r["m_is"] < real["m_is"]:
+            failures.append(f"{name}: m-IS {r['m_is']:.2f} below the real data's {real['m_is']:.2f}")
+        if model == "deligan" and r["sigma_mean"] < TARGET_SIGMA:
+            failures.append(f"{name}: sigma mean {r['sigma_mean']:.3f} < {TARGET_SIGMA} (collapsed)")
+        if r.get("d_saturated"):
+            failures.append(f"{name}: the discriminator saturated")
+    print("\n" + ("all targets met" if not failures else "targets missed:\n  " + "\n  ".join(failures)))
+    return 0 if not failures else 1
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
