@@ -153,8 +153,10 @@ def check_resumable(stored: StudySpec, given: StudySpec) -> None:
 
 
 def real_reference(spec: StudySpec, study_dir: str | None) -> dict[str, dict[str, float]]:
-    """The real held-out data's own scores, per data set of the study, at the study's sample count and with
-    its evaluation network: the reference every figure and table shows. Computed once, kept in the study
+    """The real held-out data's own scores, per data set of the study, at the sample count of the reported
+    scores (the confirmation's, else the search's; fewer where the evaluation split holds fewer, as its
+    `samples` and `class_samples` say) and with the study's evaluation network: the reference every figure
+    and table shows. Computed once, kept in the study
     directory (this also trains each evaluation classifier once, before any trial asks for it)."""
     path = Path(study_dir) / REAL_NAME if study_dir else None
     if path is not None and path.is_file():
@@ -163,6 +165,8 @@ def real_reference(spec: StudySpec, study_dir: str | None) -> dict[str, dict[str
     for cell in spec.cells():
         config = resolve_config(RunConfig.from_dict(spec.run_dict(cell.values), source=spec.source))
         dataset, n = config.data.dataset, config.train.eval_samples
+        if spec.confirm is not None and spec.confirm.eval_samples:  # what the reported (confirmed) scores use
+            n = spec.confirm.eval_samples
         if n and dataset not in real:
             real[dataset] = evaluate_real(dataset, n, root=config.data.root)
     if path is not None:

@@ -144,13 +144,17 @@ class Evaluator:
         """The real-data baseline: real held-out examples that neither the GAN nor the classifier saw, scored
         like samples. IS, m-IS and classes covered use n of them (the ``reference`` and ``real`` parts, fewer
         if they hold fewer); the distances to the reference set (FID, KID, PRDC) and memorisation use the
-        ``real`` part alone, which the reference set does not contain."""
-        scores = self.score(_subset(self.data.heldout_x[self.parts.real], self.n))
+        ``real`` part alone, which the reference set does not contain. `keys.CLASS_SAMPLES` and `keys.SAMPLES`
+        say how many images each group of scores used."""
+        real = _subset(self.data.heldout_x[self.parts.real], self.n)
+        scores = {**self.score(real), keys.SAMPLES: float(len(real))}
         if self.toy:
             return scores
         assert self.classifier is not None
-        _, logits = self.classifier.features_and_logits(_subset(self.data.heldout_x[self.parts.scored], self.n))
-        return {**scores, **{name: float(value) for name, value in self._class_scores(logits).items()}}
+        unseen = _subset(self.data.heldout_x[self.parts.scored], self.n)
+        _, logits = self.classifier.features_and_logits(unseen)
+        class_scores = {name: float(value) for name, value in self._class_scores(logits).items()}
+        return {**scores, **class_scores, keys.CLASS_SAMPLES: float(len(unseen))}
 
 
 def make_evaluator(data: DataSplit, n: int = DEFAULT_N, *, seed: int = 0,

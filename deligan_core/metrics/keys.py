@@ -35,6 +35,10 @@ COVERAGE = "coverage"
 MEMORISATION_SHARE = "memorisation_share"
 MEMORISATION_RATIO = "memorisation_ratio"
 
+# The real-data baseline (`Evaluator.score_real`): images behind its distance and classifier scores.
+SAMPLES = "samples"
+CLASS_SAMPLES = "class_samples"
+
 # Toy 2-D data.
 MODES_COVERED = "modes_covered"
 HIGH_QUALITY = "high_quality"

@@ -79,7 +79,10 @@ def test_real_digits_beat_noise_and_an_untrained_generator(cache_dir):
     real = evaluator.score_real()
     noise = evaluator(Noise(data.shape))
     fresh = evaluator(untrained("digits", 50))
-    assert set(real) == set(noise) == set(fresh) == IMAGE_KEYS
+    assert set(noise) == set(fresh) == IMAGE_KEYS
+    assert set(real) == IMAGE_KEYS | {keys.SAMPLES, keys.CLASS_SAMPLES}
+    # distances: the real part alone (it is not in the reference set); IS-type scores: every unseen image
+    assert real[keys.SAMPLES] == len(evaluator.parts.real) and real[keys.CLASS_SAMPLES] == 250
     assert all(math.isfinite(v) for v in [*real.values(), *noise.values(), *fresh.values()])
     assert_real_beats(real, noise, fresh)
     assert all(float(s[keys.CLASSES_COVERED]).is_integer() and 0 <= s[keys.CLASSES_COVERED] <= 10
@@ -172,7 +175,7 @@ def test_toy_data_scored_on_raw_coordinates():
     real = evaluator.score_real()
     one_mode = evaluator(Replay(data.heldout_x[data.heldout_y == 0]))
     spread = evaluator(Noise((2,)))
-    assert set(real) == set(one_mode) == TOY_KEYS and evaluator.classifier is None
+    assert set(one_mode) == TOY_KEYS and set(real) == TOY_KEYS | {keys.SAMPLES} and evaluator.classifier is None
     assert real[keys.MODES_COVERED] == 8 and real[keys.HIGH_QUALITY] > 0.97  # 2-D: P(r <= 3 std) = 0.989
     assert one_mode[keys.MODES_COVERED] == 1 and one_mode[keys.COVERAGE] < 0.2 < real[keys.COVERAGE]
     assert spread[keys.HIGH_QUALITY] < 0.05 and spread[keys.PRECISION] < real[keys.PRECISION]
