@@ -67,7 +67,7 @@ def comparison_figure(records: list[TrialRecord], spec: StudySpec,
     for index, (label, members) in enumerate(series.items()):
         color = f"C{index % 10}"
         line = []
-        for position, cell in enumerate(members):
+        for cell in members:
             x = cell.values[x_name] if x_name else cells.index(cell)
             y = _draw_cell(axes, records, spec, cell, confirmed.get(cell.key), x, color)
             if y is not None:
@@ -76,7 +76,7 @@ def comparison_figure(records: list[TrialRecord], spec: StudySpec,
             axes.plot(*zip(*sorted(line)), "-", color=color, label=label)
         elif line:
             axes.plot([], [], "o", color=color, label=label)
-    for i, (dataset, scores) in enumerate((real or {}).items()):
+    for dataset, scores in (real or {}).items():
         if metric in scores:
             axes.axhline(scores[metric], color="0.3", linestyle="--", linewidth=1,
                          label=f"real held-out {dataset}" if len(real or {}) > 1 else "real held-out data")

@@ -19,7 +19,7 @@ from ray import tune
 from ray.tune import ExperimentAnalysis
 
 from deligan_core.metrics import keys
-from study.protocol import BASELINE_ROLE, BEST_ROLE, COMPLETE, CONFIRM, SEARCH, SEED_PREFIX, trial_outcome
+from study.protocol import BEST_ROLE, COMPLETE, CONFIRM, SEARCH, SEED_PREFIX, trial_outcome
 from study.spec import Cell, Objective, StudySpec, load_spec
 from study.stats import Comparison, Interval, bootstrap_interval, holm, paired_comparison
 
@@ -207,14 +207,16 @@ class CellComparison:
 
 
 def compare_cells(confirmed: list[Confirmed], spec: StudySpec) -> list[CellComparison]:
-    """Every cell's confirmed best against its reference cell's, on each objective; Holm-corrected per metric."""
+    """Every cell's confirmed best against its reference cell's, on each reported metric (the objectives
+    first); p-values Holm-corrected across the cells, per metric."""
     dimension_value = spec.comparison()
     if dimension_value is None:
         return []
     dimension, reference = dimension_value
     best = {c.cell: c for c in confirmed if c.role == BEST_ROLE}
+    metrics = list(dict.fromkeys(m for cell in spec.cells() for m in report_metrics(spec, cell)))
     out: list[CellComparison] = []
-    for objective in spec.objectives:
+    for metric in metrics:
         rows = []
         for cell in spec.cells():
             if cell.values.get(dimension) == reference or cell.key not in best:
@@ -224,11 +226,11 @@ def compare_cells(confirmed: list[Confirmed], spec: StudySpec) -> list[CellCompa
                 continue
             a, b = best[cell.key], best[ref_key]
             seeds = sorted(set(a.per_seed) & set(b.per_seed))
-            pairs = [(a.per_seed[s].get(objective.metric), b.per_seed[s].get(objective.metric)) for s in seeds]
+            pairs = [(a.per_seed[s].get(metric), b.per_seed[s].get(metric)) for s in seeds]
             pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
             if len(pairs) >= 2:
                 comparison = paired_comparison([x for x, _ in pairs], [y for _, y in pairs])
-                rows.append(CellComparison(cell.key, ref_key, objective.metric, comparison))
+                rows.append(CellComparison(cell.key, ref_key, metric, comparison))
         adjusted = holm([row.comparison.p_value for row in rows])
         out += [CellComparison(row.cell, row.reference, row.metric,
                                Comparison(row.comparison.difference, row.comparison.p_value, p))

@@ -33,8 +33,8 @@ GAN50, DEL50 = "per_class=50,model=gan", "per_class=50,model=deligan"
 def test_confirmed_results_group_by_cell_and_role_and_pair_by_seed(spec) -> None:
     gan10, del10 = [0.30, 0.40, 0.50], [0.45, 0.52, 0.70]
     gan50, del50 = [0.60, 0.62, 0.64], [0.61, 0.60, 0.66]
-    records = [record(cell, v, seed=1000 + i) for cell, values in ((GAN10, gan10), (DEL10, del10),
-                                                                    (GAN50, gan50), (DEL50, del50))
+    records = [record(cell, v, seed=1000 + i, extra={"high_quality": 1 - v})
+               for cell, values in ((GAN10, gan10), (DEL10, del10), (GAN50, gan50), (DEL50, del50))
                for i, v in enumerate(values)]
     records += [record(DEL10, 0.1, role="baseline", seed=1000 + i) for i in range(3)]
     records.append(record(DEL10, 0.99, seed=1003, outcome="fail"))  # failed runs are left out
@@ -42,8 +42,11 @@ def test_confirmed_results_group_by_cell_and_role_and_pair_by_seed(spec) -> None
     assert [(c.cell, c.role) for c in confirmed] == [(GAN10, "best"), (DEL10, "best"), (DEL10, "baseline"),
                                                    (GAN50, "best"), (DEL50, "best")]
     assert confirmed[1].values("coverage") == del10
-    comparisons = compare_cells(confirmed, spec)
+    every = compare_cells(confirmed, spec)
+    assert [c.metric for c in every] == ["coverage", "coverage", "high_quality", "high_quality"]  # objective first
+    comparisons = every[:2]
     assert [(c.cell, c.reference) for c in comparisons] == [(DEL10, GAN10), (DEL50, GAN50)]
+    assert every[2].comparison.difference.mean == pytest.approx(-comparisons[0].comparison.difference.mean)
     raw = [paired_comparison(del10, gan10).p_value, paired_comparison(del50, gan50).p_value]
     assert [c.comparison.p_value for c in comparisons] == pytest.approx(raw)
     assert [c.comparison.p_holm for c in comparisons] == pytest.approx(holm(raw))
