@@ -152,8 +152,6 @@ def _check_values(config: RunConfig, source: str) -> None:
         fail("model.components", m.components, "must be >= 1")
     if m.width is not None and m.width < 1:
         fail("model.width", m.width, "must be >= 1")
-    if m.sigma_init is not None and m.sigma_init_high is not None and m.sigma_init_high < m.sigma_init:
-        fail("model.sigma_init_high", m.sigma_init_high, f"must be >= model.sigma_init ({m.sigma_init})")
     if m.z_dim is not None and m.z_dim < 1:
         fail("model.z_dim", m.z_dim, "must be >= 1")
     if m.sigma_reg is not None and m.sigma_reg < 0:

@@ -34,7 +34,8 @@ REGISTRY_DEFAULTS: Layer = {
 # the code's mean, lambda = 1/3 let sigma collapse from 0.2 to 0.03 within 4,000 steps of the paper's MNIST
 # setting (IS 7.1, coverage 0.18); with the paper's form sigma stayed near 0.8 (IS 8.0, coverage 0.70).
 FAMILY_DEFAULTS: dict[str, Layer] = {
-    "toy2d": {"model": {"z_dim": 2, "sigma_init": 0.02, "sigma_reg": 0.1, "assignment": "row", "g_output": "linear"},
+    "toy2d": {"model": {"z_dim": 2, "sigma_init": 0.02, "sigma_reg": 0.1, "assignment": "row",
+                        "g_output": "linear"},
               "optim": {"lr_g": 1e-4, "lr_d": 1e-4}, "train": {"batch_size": 50}},
     "gray8": {"model": {"z_dim": 30, "sigma_init": 0.2, "sigma_reg": 1 / 3, "assignment": "row",
                         "sigma_penalty": "paper"},
@@ -72,14 +73,14 @@ def resolve_config(config: RunConfig, *, source: str = "config") -> RunConfig:
     m["components"] = 1 if m["model"] == "gan" else m["components"] or t["batch_size"]
     if m["model"] == "ensemble-gan" and family != "toy2d" and (
             m["assignment"] != "row" or 2 * m["components"] > t["batch_size"]):
-        raise ConfigError(f"{source}: model.model = 'ensemble-gan' on {family} data: each of the N networks has "
-                          f"batch norm and needs at least 2 rows of every batch; use assignment: row with components <= "
-                          f"batch_size / 2 (got assignment={m['assignment']!r}, components={m['components']}, "
-                          f"batch_size={t['batch_size']})")
+        raise ConfigError(f"{source}: model.model = 'ensemble-gan' on {family} data: each of the N networks "
+                          f"has batch norm and needs at least 2 rows of every batch; use assignment: row with "
+                          f"components <= batch_size / 2 (got assignment={m['assignment']!r}, "
+                          f"components={m['components']}, batch_size={t['batch_size']})")
     m["sigma_init_high"] = m["sigma_init"] if m["sigma_init_high"] is None else m["sigma_init_high"]
     if m["sigma_init_high"] < m["sigma_init"]:
-        raise ConfigError(f"{source}: model.sigma_init_high = {m['sigma_init_high']!r}: must be >= model.sigma_init "
-                          f"({m['sigma_init']})")
+        raise ConfigError(f"{source}: model.sigma_init_high = {m['sigma_init_high']!r}: must be >= "
+                          f"model.sigma_init ({m['sigma_init']})")
     o["decay_start"] = t["steps"] if o["decay_start"] is None else o["decay_start"]
     t["threads"] = t["threads"] or torch.get_num_threads()
     t["eval_every"] = min(t["eval_every"], max(t["steps"], 1))

@@ -33,7 +33,6 @@ class EpochBatches:
         self.generator = torch.Generator().manual_seed(seed)
         self.order = torch.empty(0, dtype=torch.long, device=device)
         self.position = 0
-        self.epoch = -1
 
     def next(self) -> tuple[Tensor, bool]:
         """The next batch's row indices (on the device) and whether it is the first of a new epoch."""
@@ -41,19 +40,17 @@ class EpochBatches:
         if new_epoch:
             rounds = math.ceil(self.batch / self.size)
             order = torch.cat([torch.randperm(self.size, generator=self.generator) for _ in range(rounds)])
-            self.order, self.position, self.epoch = order.to(self.device), 0, self.epoch + 1
+            self.order, self.position = order.to(self.device), 0
         rows = self.order[self.position : self.position + self.batch]
         self.position += self.batch
         return rows, new_epoch
 
     def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state(), "order": self.order.cpu(), "position": self.position,
-                "epoch": self.epoch}
+        return {"generator": self.generator.get_state(), "order": self.order.cpu(), "position": self.position}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
         self.order, self.position = state["order"].to(self.device), int(state["position"])
-        self.epoch = int(state["epoch"])
 
 
 class ThresholdRule:

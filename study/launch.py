@@ -113,7 +113,7 @@ def _run_phases(spec: StudySpec, study_dir: str, root: str, uri: str, experiment
     real = real_reference(spec, study_dir if local else None)
     log_real_reference(uri, parent, real)
     tracker = TrialTracker(uri, experiment, parent, log_checkpoints=spec.tracking.log_checkpoints)
-    runner = _PhaseRunner(spec, study_dir, root, tracker)
+    runner = _PhaseRunner(spec, study_dir, tracker, local=local)
     interrupted = runner.search()
     records = trial_records(study_dir, spec, phase=SEARCH)
     if len(spec.objectives) > 1 and not interrupted:  # over every search round: a later round may dominate
@@ -206,9 +206,8 @@ def baseline_params(spec: StudySpec, cell: str, records: list[TrialRecord]) -> d
 class _PhaseRunner:
     """Runs (or resumes) the Tune experiment of each phase, one round at a time, in the study directory."""
 
-    def __init__(self, spec: StudySpec, study_dir: str, root: str, tracker: TrialTracker) -> None:
-        self.spec, self.study_dir, self.root, self.tracker = spec, study_dir, root, tracker
-        self.local = "://" not in root
+    def __init__(self, spec: StudySpec, study_dir: str, tracker: TrialTracker, *, local: bool) -> None:
+        self.spec, self.study_dir, self.tracker, self.local = spec, study_dir, tracker, local
 
     def search(self) -> bool:
         """Finish the last search round, then start a new one while a cell has fewer than trials_per_cell

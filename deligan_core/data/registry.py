@@ -105,7 +105,8 @@ def load_dataset(name: str, *, per_class: int | None = None, fraction: float | N
     per_class=K takes K examples per class, fraction=f a stratified share of the training pool (not both);
     with neither, train is the whole training pool. The subset depends on `seed` only. The held-out part is
     the data set's fixed evaluation split (see `DataSplit`), the same for every subset. `root` is the folder
-    of a local set (mnist-idx, cifar10, folder) and must be None otherwise. Raw arrays are cached per process; returned tensors are fresh.
+    of a local set (mnist-idx, cifar10, folder) and must be None otherwise. Raw arrays are cached per
+    process; returned tensors are fresh.
     """
     entry = _entry(name)
     check_limits(per_class, fraction, seed)

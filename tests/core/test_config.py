@@ -29,7 +29,6 @@ def test_round_trip():
     ({"train": {"diffaugment": "rotate"}}, r"train.diffaugment = 'rotate'.*translation"),
     ({"model": {"sigma_mode": "frozen"}}, r"allowed: \['learned', 'unpenalised', 'fixed'\]"),
     ({"optim": {"schedule": "threshold2"}}, r"optim.schedule = 'threshold2' is not allowed; allowed: \['fixed', 'threshold'\]"),
-    ({"model": {"sigma_init": 0.5, "sigma_init_high": 0.1}}, r"sigma_init_high = 0.1: must be >= model.sigma_init"),
 ])
 def test_bad_values_name_source_key_and_allowed(raw, match):
     with pytest.raises(ConfigError, match=match):
@@ -76,6 +75,8 @@ def test_resolution_is_idempotent():
     ({"data": {"dataset": "ring8"}, "model": {"arch": "wide"}}, r"model.arch = 'wide' does not exist for toy2d"),
     ({"data": {"dataset": "digits"}, "model": {"g_output": "linear"}}, r"model.g_output = 'linear'.*allowed for gray8"),
     ({"data": {"dataset": "mnist5k"}, "model": {"model": "ensemble-gan"}}, r"ensemble-gan.*at least 2 rows"),
+    ({"data": {"dataset": "digits"}, "model": {"sigma_init_high": 0.1}},  # below the family's sigma_init 0.2
+     r"sigma_init_high = 0.1: must be >= model.sigma_init \(0.2\)"),
 ])
 def test_values_that_do_not_fit_the_data_family_are_refused(sections, match):
     with pytest.raises(ConfigError, match=match):
