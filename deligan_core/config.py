@@ -55,6 +55,7 @@ class OptimConfig:
     schedule: Literal["fixed", "threshold"] | None = None  # fixed: d_steps then g_steps per batch
     d_steps: int = 1
     g_steps: int = 1
+    r1: float | None = None  # R1 penalty weight gamma: gamma/2 * E||grad_x D(x)||^2 on real batches; 0: off
 
 
 @dataclass
@@ -161,6 +162,8 @@ def _check_values(config: RunConfig, source: str) -> None:
             fail(key, lr, "must be > 0")
     if o.d_steps < 1 or o.g_steps < 1:
         fail("optim.d_steps/g_steps", (o.d_steps, o.g_steps), "must be >= 1")
+    if o.r1 is not None and not 0 <= o.r1 < float("inf"):
+        fail("optim.r1", o.r1, "must be a finite number >= 0 (0: no R1 penalty)")
     if t.steps is not None and t.steps < 0:
         fail("train.steps", t.steps, "must be >= 0")
     if t.batch_size is not None and t.batch_size < 1:

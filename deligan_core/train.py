@@ -31,6 +31,7 @@ HELP = {
     "schedule": "fixed: d_steps D then g_steps G updates per batch; threshold: the official loss-threshold rule",
     "sigma_penalty": "mean over all N*d entries (official code) or sum / N (paper)",
     "g_output": "toy generators: tanh (paper toys) or linear", "eval_seed": "noise of the evaluation samples",
+    "r1": "R1 penalty weight on D's real batches (0: the official loss; default 1 for 28x28 images)",
 }
 RENAMED = {("data", "seed"): "data_seed"}  # train.seed keeps --seed
 

@@ -30,6 +30,7 @@ from deligan_core.data import DataSplit, load_dataset
 from deligan_core.grid import save_sample_grid
 from deligan_core.metrics import keys, make_evaluator
 from deligan_core.models import ModelSpec, build_models
+from deligan_core.penalties import r1_penalty
 from deligan_core.resolve import model_spec, resolve_config
 from deligan_core.schedule import THRESHOLD_RULES, UPDATES_PER_BATCH, EpochBatches
 
@@ -152,16 +153,22 @@ class Trainer:
     def _update_d(self, real: Tensor, noise: tuple[Tensor, Tensor]) -> None:
         with torch.no_grad():
             fake = self.generator.decode(*noise)
-        logit_real = self.discriminator(self._augment(real)).view(-1)
+        gamma = self.config.optim.r1
+        real = self._augment(real).requires_grad_(gamma > 0)
+        logit_real = self.discriminator(real).view(-1)
         logit_fake = self.discriminator(self._augment(fake)).view(-1)
         loss = (F.binary_cross_entropy_with_logits(logit_real, torch.ones_like(logit_real))
                 + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
+        stats = {keys.LOSS_D: loss, keys.D_REAL: torch.sigmoid(logit_real).mean(),
+                 keys.D_FAKE: torch.sigmoid(logit_fake).mean()}
+        if gamma > 0:
+            stats[keys.R1_PENALTY] = r1_penalty(logit_real, real, gamma)
+            loss = loss + stats[keys.R1_PENALTY]
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
         self.updates["d"] += 1
-        self._window.add({keys.LOSS_D: loss, keys.D_REAL: torch.sigmoid(logit_real).mean(),
-                          keys.D_FAKE: torch.sigmoid(logit_fake).mean()})
+        self._window.add(stats)
 
     def _update_g(self, noise: tuple[Tensor, Tensor]) -> None:
         logit = self.discriminator(self._augment(self.generator.decode(*noise))).view(-1)

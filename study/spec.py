@@ -435,7 +435,8 @@ def _check_objectives(spec: StudySpec) -> None:
             config = _resolve(spec, cell.values, f"grid cell {cell.key}")
             reported = metric_keys.reported_metrics(
                 dataset_family(config.data.dataset), evaluated=config.train.eval_samples > 0,
-                mixture=config.model.model == "deligan", threshold=config.optim.schedule == "threshold")
+                mixture=config.model.model == "deligan", threshold=config.optim.schedule == "threshold",
+                r1=config.optim.r1 > 0)
             if objective.metric not in reported:
                 raise SpecError(f"{src}: {where} = {objective.metric!r}: never reported for data set "
                                 f"{config.data.dataset!r} ({dataset_family(config.data.dataset)}) in cell "

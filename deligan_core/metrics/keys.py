@@ -9,6 +9,7 @@ D_FAKE = "d_fake"
 SIGMA_MEAN = "sigma_mean"
 SIGMA_MIN = "sigma_min"
 SIGMA_PENALTY = "sigma_penalty"
+R1_PENALTY = "r1_penalty"  # gamma/2 * E||grad_x D(x)||^2 on real batches, when optim.r1 > 0
 STEPS_PER_S = "steps_per_s"
 G_UPDATES = "g_updates"  # generator updates since the start of training
 D_UPDATES = "d_updates"  # discriminator updates since the start of training
@@ -44,13 +45,15 @@ MODES_COVERED = "modes_covered"
 HIGH_QUALITY = "high_quality"
 
 
-def reported_metrics(family: str, *, evaluated: bool, mixture: bool, threshold: bool) -> set[str]:
+def reported_metrics(family: str, *, evaluated: bool, mixture: bool, threshold: bool, r1: bool = False) -> set[str]:
     """The metric keys a trainer reports for data of `family`: its own statistics, sigma statistics for a
-    mixture latent, the threshold for the threshold schedule, and (when it evaluates samples) the scores of
-    that family: mode coverage and PRDC on raw coordinates for toy2d, the classifier scores for images."""
+    mixture latent, the threshold for the threshold schedule, the R1 penalty when it is on, and (when it
+    evaluates samples) the scores of that family: mode coverage and PRDC on raw coordinates for toy2d, the
+    classifier scores for images."""
     keys = {LOSS_D, LOSS_G, D_REAL, D_FAKE, SIGMA_PENALTY, STEPS_PER_S, G_UPDATES, D_UPDATES, D_SATURATED, LR_G}
     keys |= {SIGMA_MEAN, SIGMA_MIN} if mixture else set()
     keys |= {THRESHOLD} if threshold else set()
+    keys |= {R1_PENALTY} if r1 else set()
     if evaluated:
         prdc = {PRECISION, RECALL, DENSITY, COVERAGE}
         keys |= prdc | ({MODES_COVERED, HIGH_QUALITY} if family == "toy2d" else

@@ -29,6 +29,8 @@ def test_round_trip():
     ({"train": {"diffaugment": "rotate"}}, r"train.diffaugment = 'rotate'.*translation"),
     ({"model": {"sigma_mode": "frozen"}}, r"allowed: \['learned', 'unpenalised', 'fixed'\]"),
     ({"optim": {"schedule": "threshold2"}}, r"optim.schedule = 'threshold2' is not allowed; allowed: \['fixed', 'threshold'\]"),
+    ({"optim": {"r1": -1}}, r"optim.r1 = -1.0: must be a finite number >= 0"),
+    ({"optim": {"r1": float("nan")}}, r"optim.r1 = nan: must be a finite number >= 0"),
 ])
 def test_bad_values_name_source_key_and_allowed(raw, match):
     with pytest.raises(ConfigError, match=match):
@@ -45,6 +47,13 @@ def test_paper_mnist_setting_resolves_to_the_official_values():
     assert (m.model, m.arch, m.width, m.z_dim, m.components) == ("deligan", "official", 16, 30, 50)  # N = batch
     assert (m.sigma_init, m.sigma_init_high, m.sigma_reg, m.assignment) == (0.2, 0.2, 1 / 3, "row")
     assert (o.lr_g, o.lr_d, o.beta1, t.batch_size) == (5e-4, 5e-4, 0.5, 50)
+    assert o.r1 == 1.0  # the one addition to the official loss, documented in resolve.py and README
+
+
+def test_r1_is_on_for_28x28_images_only_and_can_be_turned_off():
+    assert resolved(data={"dataset": "animals"}).optim.r1 == 1.0
+    assert resolved(data={"dataset": "ring8"}).optim.r1 == resolved(data={"dataset": "digits"}).optim.r1 == 0.0
+    assert resolved(data={"dataset": "mnist5k"}, optim={"r1": 0}).optim.r1 == 0.0  # the official loss
 
 
 def test_nothing_stays_unset_and_a_plain_gan_has_one_component():

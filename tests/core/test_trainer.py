@@ -93,6 +93,20 @@ def test_fixed_schedule_counts_its_updates():
     assert (m["d_updates"], m["g_updates"]) == (20, 30) and "threshold" not in m
 
 
+@pytest.mark.parametrize("gamma", [0.0, 10.0])
+def test_r1_penalty_is_reported_only_when_on_and_changes_training(gamma):
+    cfg = config(data={"dataset": "digits", "per_class": 20}, optim={"r1": gamma},
+                 train={"steps": 5, "eval_every": 5, "batch_size": 16})
+    trainer = Trainer(cfg)
+    m = trainer.fit()
+    assert ("r1_penalty" in m) == (gamma > 0)
+    if gamma:
+        assert m["r1_penalty"] > 0
+        plain = Trainer(cfg.replace(optim={"r1": 0.0}))
+        plain.fit()
+        assert _moved(_weights(plain), _weights(trainer), "d.")  # same seed and data: only the penalty differs
+
+
 def test_epochs_are_permutations_cut_into_full_batches():
     batches = EpochBatches(10, 4, seed=0, device=torch.device("cpu"))
     epochs = []
