@@ -17,22 +17,25 @@ import torch.nn.functional as F
 
 from deligan_core import RunConfig, Trainer
 from deligan_core.models import build_models
+from deligan_core.penalties import r1_penalty
 
 
 def bare_loop(trainer: Trainer, steps: int) -> float:
-    """The textbook loop on the trainer's own model architecture, data and batch: steps/s."""
-    g, d = build_models(trainer.spec)
+    """The textbook loop on the trainer's own model architecture, data, batch, device and R1 weight: steps/s."""
+    g, d = (m.to(trainer.device) for m in build_models(trainer.spec))
     o, batch, real_all = trainer.config.optim, trainer.config.train.batch_size, trainer.real
     opt_g = torch.optim.Adam(g.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
     start = time.perf_counter()
     for _ in range(steps):
-        real = real_all[torch.randint(len(real_all), (batch,))]
+        real = real_all[torch.randint(len(real_all), (batch,), device=real_all.device)].requires_grad_(o.r1 > 0)
         with torch.no_grad():
             fake = g(batch)
         lr_, lf = d(real).view(-1), d(fake).view(-1)
         loss_d = F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_)) + \
             F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
+        if o.r1 > 0:
+            loss_d = loss_d + r1_penalty(lr_, real, o.r1)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -41,6 +44,7 @@ def bare_loop(trainer: Trainer, steps: int) -> float:
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+    _sync(trainer.device)
     return steps / (time.perf_counter() - start)
 
 
@@ -49,7 +53,13 @@ def trainer_loop(config: RunConfig, steps: int) -> float:
     trainer = Trainer(config.replace(train={"steps": steps, "eval_every": 50, "eval_samples": 0}))
     start = time.perf_counter()
     trainer.fit(lambda event: None)
+    _sync(trainer.device)
     return steps / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def main() -> None:
@@ -60,9 +70,10 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--r1", type=float, help="R1 weight for both loops (default: the data set's)")
     args = p.parse_args()
     config = RunConfig.from_dict({"data": {"dataset": args.dataset, "per_class": 50},
-                                  "model": {"model": args.model},
+                                  "model": {"model": args.model}, "optim": {"r1": args.r1},
                                   "train": {"threads": args.threads, "device": args.device, "eval_samples": 0}})
     reference = Trainer(config)
     trainer_loop(config, 10)  # warm-up both paths
@@ -73,7 +84,7 @@ def main() -> None:
         bare.append(bare_loop(reference, args.steps))
     t, b = statistics.median(ours), statistics.median(bare)
     print(f"data={args.dataset} model={args.model} batch={reference.config.train.batch_size} "
-          f"threads={args.threads} device={args.device}")
+          f"r1={reference.config.optim.r1} threads={args.threads} device={args.device}")
     print(f"trainer: {t:.1f} steps/s   bare loop: {b:.1f} steps/s   (medians of {args.rounds} rounds)")
     print(f"ratio trainer / bare = {t / b:.3f}")
 
