@@ -1,9 +1,10 @@
 """docs/cluster.md's one-machine rehearsal, run line by line as the guide writes it: a Ray head and a worker
-node with 2 (logical) GPUs as two separate `ray start --block` processes, an `mlflow server`, all on
-127.0.0.1, then the smoke study launched against them with --address, --storage and --tracking-uri. The study
-must finish on both nodes with its runs in MLflow, and its best model must load from the server through
-`deligan_core.load("runs:/<id>")`, as the guide fetches it from a laptop. Every process the test started is
-stopped by its own process group (never `ray stop`: it ends every Ray process on the machine)."""
+node with 2 (logical) GPUs as two separate `ray start --block` processes advertising 127.0.0.1, an
+`mlflow server` bound to 127.0.0.1, then the smoke study launched against them with --address, --storage and
+--tracking-uri. The study must finish on both nodes with its runs in MLflow, and its best model must load
+from the server through `deligan_core.load("runs:/<id>")`, as the guide fetches it from a laptop. Every process
+the test started is stopped by its own process id, then its process group (never `ray stop`: it ends every Ray
+process on the machine)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,7 +50,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(ready, what: str, process: subprocess.Popen, log: Path) -> None:
+def _wait(ready: Callable[[], bool], what: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while not ready():
         assert process.poll() is None, f"{what} exited:\n{log.read_text()[-3000:]}"
@@ -73,7 +75,7 @@ def _serves(url: str) -> bool:
 
 def test_the_guides_two_process_cluster_runs_the_smoke_study(monkeypatch: pytest.MonkeyPatch) -> None:
     lines = rehearsal()
-    assert lines[0].startswith("export ") and lines[-1].startswith("kill %3 %2 && wait %2 && kill %1")
+    assert lines[0].startswith("export ") and lines[-1].startswith("kill %3 %2; wait %2; kill %1")
     settings = dict(item.split("=", 1) for item in shlex.split(lines[0])[1:])
     assert settings["RAY_AUTH_MODE"] == "disabled"
     studies = Path(tempfile.mkdtemp(prefix="dg-", dir="/tmp"))  # short: Ray's socket paths live below it
