@@ -37,6 +37,7 @@ from deligan_core import RunConfig
 from deligan_core.metrics import evaluate_real
 from deligan_core.resolve import resolve_config
 from study.best import write_best_marker
+from study.gpu import gpu_fit_error
 from study.protocol import BASELINE_ROLE, BEST_ROLE, CONFIRM, CONFIRM_SEED_BASE, SEARCH
 from study.report import save_study_figures
 from study.results import (SPEC_NAME, UNFINISHED, TrialRecord, best_search_record, experiment_records,
@@ -80,6 +81,7 @@ def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = Fal
         ray.init(address=address or "local")
     try:
         check_cluster(spec, root, explicit=storage is not None or "storage" in spec.model_fields_set)
+        check_gpus(spec)
         exists = tune.Tuner.can_restore(f"{study_dir}/{SEARCH}")
         if resume and not exists:
             raise StudyError(f"{study_dir}: nothing to resume (no study there); run without --resume to start it")
@@ -306,6 +308,15 @@ def check_cluster(spec: StudySpec, storage_root: str, *, explicit: bool) -> None
     if blind:
         raise StudyError(f"storage {storage_root!r} is not visible from nodes {blind}; use a shared file system "
                          f"path mounted at the same place on every node, or a URI (s3://, gs://)")
+
+
+def check_gpus(spec: StudySpec) -> None:
+    """Refuse a `resources.gpu` request the cluster's GPUs cannot hold: GPUs asked of a cluster without any,
+    more GPUs per trial than any node has, or more trials at once than the GPUs hold (`study.gpu`)."""
+    node_gpus = [n["Resources"].get("GPU", 0.0) for n in ray.nodes() if n["Alive"]]
+    error = gpu_fit_error(spec.resources.gpu, node_gpus, max_concurrent=spec.max_concurrent)
+    if error is not None:
+        raise StudyError(f"{spec.source}: {error}")
 
 
 @ray.remote(num_cpus=0)

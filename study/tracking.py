@@ -31,7 +31,8 @@ TAG_STUDY_DIR = "deligan.study_dir"
 TAG_ROLE = "deligan.role"  # study (the parent run) or trial
 TAG_TRIAL = "deligan.trial_id"
 TAG_PARETO = "pareto"  # "true" on the trials of a cell's Pareto front, "false" on the other search trials
-TRIAL_TAGS = ("cell", "phase", "role", "device", "gpu_ids", "cuda_visible_devices", "node_ip", "node_id", "hostname")
+TRIAL_TAGS = ("cell", "phase", "role", "device", "gpu_ids", "cuda_visible_devices", "gpu_memory_fraction",
+              "node_ip", "node_id", "hostname")
 NOT_METRICS = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", FINAL_KEY, DIVERGED_KEY}
 
 

@@ -5,8 +5,8 @@ reports the group's mean of every metric (and each seed's objective values) with
 (``seed<k>/checkpoint.pt`` per seed and a sample grid), so a scheduler judges the group, never one seed.
 A restarted trial resumes every seed from `tune.get_checkpoint()`. A confirmation trial scores
 `final_eval_samples` samples once training ends and reports that as its final result. Torch threads
-follow the trial's CPUs; a trial given GPUs trains on CUDA when CUDA exists, a trial given none never
-touches CUDA. A diverging run reports `diverged` with its reason and ends (a retry would diverge again).
+follow the trial's CPUs; a trial given GPUs trains on CUDA when CUDA exists (capped at its share of the
+GPU's memory when given a fraction, `study.gpu`), a trial given none never touches CUDA. A diverging run reports `diverged` with its reason and ends (a retry would diverge again).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ray import tune
 from deligan_core import DivergenceError, EvalEvent, RunConfig, Trainer
 from deligan_core.checkpoint import CHECKPOINT_NAME
 from deligan_core.metrics import make_evaluator
+from study.gpu import apply_memory_share
 from study.protocol import DIVERGED_KEY, FAILURE_KEY, FINAL_KEY, TrialConfig, group_result
 
 CRASH_ENV = "DELIGAN_STUDY_CRASH_AT_STEP"  # fault injection for tests: crash once, right after this step's report
@@ -53,6 +54,7 @@ def train_trial(config: dict[str, Any]) -> None:
         _wait_at_barrier(os.environ[BARRIER_ENV], tune.get_context().get_trial_id())
     resources = tune.get_context().get_trial_resources().required_resources
     device = "cuda" if resources.get("GPU", 0) > 0 and torch.cuda.is_available() else "cpu"
+    share = apply_memory_share(resources.get("GPU", 0), device)
     source = f"trial {tune.get_context().get_trial_id()}"
     trainers = {}
     for index in trial.seeds:
@@ -68,7 +70,8 @@ def train_trial(config: dict[str, Any]) -> None:
     info = {"cell": trial.cell, "phase": trial.phase, "role": trial.role, "device": device,
             "restored_from": first.step, "node_id": ray.get_runtime_context().get_node_id(),
             "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+            "gpu_memory_fraction": "" if share is None else str(share)}
     crash_at = int(os.environ.get(CRASH_ENV, "0")) if checkpoint is None else 0
     steps, every = first.config.train.steps, first.config.train.eval_every
     ends = sorted({*range(every, steps + 1, every), steps} - {0})

@@ -31,7 +31,7 @@ from deligan_core.checkpoint import BEST_MARKER, CHECKPOINT_NAME, read_checkpoin
 from deligan_core.metrics.cache import CACHE_ENV
 from deligan_core.metrics.classifiers import classifier_key, classifier_spec
 from study.best import best_checkpoint
-from study.launch import StudyError, run_study
+from study.launch import StudyError, main, run_study
 from study.protocol import CONFIRM_SEED_BASE, TrialConfig
 from study.results import best_search_record, pareto_records, trial_records
 from study.search import load_search, optuna_storage
@@ -441,3 +441,14 @@ def test_an_objective_the_data_set_never_reports_is_refused_before_ray_starts(tm
     assert str(path) in lines[0] and f"{key} = {metric!r}" in lines[0], lines[0]
     assert not (tmp_path / "ray").exists()  # Ray never started
     assert not (tmp_path / "studies").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_gpu_request_on_a_cluster_without_gpus_is_refused_in_one_line(local_ray, study_env: Path,
+                                                                         capsys: pytest.CaptureFixture) -> None:
+    assert ray.cluster_resources().get("GPU", 0) == 0  # this machine's local Ray has no GPUs
+    path = study_file(study_env, resources={"cpu": 1, "gpu": 0.5})
+    assert main([str(path)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {path}: resources.gpu = 0.5: this cluster has no GPUs (1 node(s), 0 GPUs); set "
+                      f"resources.gpu: 0, or start the nodes with GPUs (ray start --num-gpus N)"]
+    assert not (study_env / "studies").exists() and not (study_env / "mlflow.db").exists()
