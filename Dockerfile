@@ -1,5 +1,5 @@
 # DeLiGAN Study on Ray's official GPU image, at the Ray and Python versions the project is tested with
-# (pyproject.toml: ray[tune]>=2.40,<3, requires-python>=3.10; tests/test_deploy.py keeps them in step).
+# (pyproject.toml: ray[tune]>=2.40,<3, requires-python>=3.10; tests/deploy/test_dockerfile.py keeps them in step).
 #   docker build -t deligan-study:0.1.0 .
 # The same image runs every Ray node and the MLflow server (deploy/kuberay/, docs/cluster.md).
 FROM rayproject/ray:2.60.0-py311-gpu

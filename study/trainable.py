@@ -6,7 +6,8 @@ reports the group's mean of every metric (and each seed's objective values) with
 A restarted trial resumes every seed from `tune.get_checkpoint()`. A confirmation trial scores
 `final_eval_samples` samples once training ends and reports that as its final result. Torch threads
 follow the trial's CPUs; a trial given GPUs trains on CUDA when CUDA exists (capped at its share of the
-GPU's memory when given a fraction, `study.gpu`), a trial given none never touches CUDA. A diverging run reports `diverged` with its reason and ends (a retry would diverge again).
+GPU's memory when given a fraction, `study.gpu`), a trial given none never touches CUDA. A diverging run
+reports `diverged` with its reason and ends (a retry would diverge again).
 """
 
 from __future__ import annotations
