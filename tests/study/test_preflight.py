@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from study.preflight import PreflightError, check_folder, check_own_state, check_tracking
+from study.preflight import (PREFLIGHT_ARTIFACT, PreflightError, check_artifacts, check_folder, check_own_state,
+                             check_tracking)
+from tests.study.test_cluster import mlflow_server  # noqa: F401 (a fixture)
 
 
 def test_a_folder_that_exists_or_can_be_created_passes_and_nothing_is_left(tmp_path: Path) -> None:
@@ -80,6 +82,15 @@ def test_http_servers_must_answer(http_status) -> None:
         closed = s.getsockname()[1]
     with pytest.raises(PreflightError, match=r"tracking: the tracking server does not answer.*refused"):
         check_tracking(f"http://127.0.0.1:{closed}", "tracking")
+
+
+@pytest.mark.slow
+def test_an_mlflow_server_answers_and_an_artifact_reads_back(mlflow_server: str) -> None:  # noqa: F811
+    check_tracking(mlflow_server, "tracking")
+    client = MlflowClient(mlflow_server)
+    run_id = client.create_run(client.create_experiment("preflight")).info.run_id
+    check_artifacts(mlflow_server, run_id, "tracking")
+    assert [a.path for a in client.list_artifacts(run_id)] == [PREFLIGHT_ARTIFACT]
 
 
 def test_resume_reads_only_the_study_s_own_state(tmp_path: Path) -> None:
