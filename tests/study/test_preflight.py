@@ -46,7 +46,7 @@ def test_sqlite_tracking_stores(tmp_path: Path) -> None:
 class _Status(http.server.BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self) -> None:  # noqa: N802 (the handler's name)
+    def do_GET(self) -> None:
         self.send_response(self.status)
         self.end_headers()
 
