@@ -13,6 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
+from deligan_core.cli import did_you_mean
+
 AUGMENTS = ("translation", "cutout", "color")
 
 
@@ -107,7 +109,8 @@ def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
     unknown = sorted(set(raw) - set(names))
     if unknown:
         where = f" in {prefix.rstrip('.')}" if prefix else ""
-        raise ConfigError(f"{source}: unknown key(s) {unknown}{where}; allowed: {names}")
+        close = "".join(did_you_mean(key, names) for key in unknown)
+        raise ConfigError(f"{source}: unknown key(s) {unknown}{where}{close}; allowed: {names}")
     values = {}
     for name in names:
         if name not in raw:

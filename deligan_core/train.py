@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from deligan_core.checkpoint import CHECKPOINT_NAME
+from deligan_core.cli import OneLineParser, refuse
 from deligan_core.config import ConfigError, RunConfig
 from deligan_core.data import list_datasets
 from deligan_core.resolve import resolve_config
@@ -56,8 +57,8 @@ def _argument(hint: Any) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line: one flag per RunConfig field, plus --out and --resume."""
-    p = argparse.ArgumentParser(prog="python -m deligan_core.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="python -m deligan_core.train", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     for flag, (section, _, hint) in config_flags().items():
         extra = {"choices": list_datasets()} if flag == "dataset" else _argument(hint)
         p.add_argument("--" + flag.replace("_", "-"), dest=flag, help=HELP.get(flag, section), **extra)
@@ -80,29 +81,18 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Train, checkpointing at every evaluation; print the final metrics as JSON."""
+    """Train, checkpointing at every evaluation; print the final metrics as JSON. A refused input (bad flag,
+    configuration, data or checkpoint) is one line on stderr and exit status 2, and writes nothing."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.no_progress else logging.INFO, format="%(message)s")
-    if args.print_config:
-        try:
-            print(json.dumps(resolve_config(config_from_args(args)).to_dict(), indent=1))
-        except (ConfigError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        return 0
-    if args.out is None:
-        print("error: --out is required (the output folder)", file=sys.stderr)
-        return 2
-    out: Path = args.out
-    checkpoint = out / CHECKPOINT_NAME
     try:
-        trainer = Trainer(config_from_args(args))
-    except (ConfigError, ValueError, FileNotFoundError, ModuleNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.resume and checkpoint.is_file():
-        trainer.restore(checkpoint)
-        print(f"resumed from {checkpoint} at step {trainer.step}", file=sys.stderr)
+        if args.print_config:
+            print(json.dumps(resolve_config(config_from_args(args)).to_dict(), indent=1))
+            return 0
+        trainer, checkpoint = _prepare(args)
+    except (ConfigError, ValueError, FileNotFoundError, ModuleNotFoundError) as err:  # CheckpointError included
+        return refuse(err, debug=args.debug)
+    out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     log = (out / "metrics.jsonl").open("a")
 
@@ -116,6 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     grid = trainer.save_sample_grid(out / "samples.png")
     print(json.dumps({"checkpoint": str(checkpoint), "samples": str(grid), **metrics}, indent=1))
     return 0
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Trainer, Path]:
+    """The trainer (restored from OUT/checkpoint.pt with --resume) and its checkpoint path, before anything
+    is written."""
+    if args.out is None:
+        raise ValueError("--out is required (the output folder)")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out}: exists and is not a folder")
+    checkpoint = args.out / CHECKPOINT_NAME
+    trainer = Trainer(config_from_args(args))
+    if args.resume and checkpoint.is_file():
+        trainer.restore(checkpoint)
+        print(f"resumed from {checkpoint} at step {trainer.step}", file=sys.stderr)
+    return trainer, checkpoint
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ sqlite:///mlflow.db) or falls back to the checkpoint path the run records.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -21,11 +20,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from deligan_core.checkpoint import BEST_MARKER, CHECKPOINT_NAME
+from deligan_core.cli import OneLineParser, did_you_mean, refuse
 from study.results import SPEC_NAME, best_confirmed, best_search_record, study_spec, trial_records
 from study.spec import StudySpec
 from study.trainable import seed_dir
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+class NoFinishedTrial(LookupError):
+    """A study (or cell) without a complete trial with a checkpoint yet."""
 
 
 def best_checkpoint(study_dir: str | Path, cell: str | None = None) -> Path:
@@ -38,7 +42,15 @@ def best_checkpoint(study_dir: str | Path, cell: str | None = None) -> Path:
         raise FileNotFoundError(f"{study_dir}: not a study directory (no {SPEC_NAME}); give the folder "
                                 f"storage/name of a study, e.g. studies/small-data")
     spec = study_spec(study_dir)
-    records = trial_records(study_dir, spec)
+    cells = [c.key for c in spec.cells()]
+    if cell is not None and cell not in cells:
+        raise ValueError(f"{study_dir}: --cell {cell!r}: no such cell in this study{did_you_mean(cell, cells)}; "
+                         f"allowed: {cells}")
+    try:
+        records = trial_records(study_dir, spec)
+    except Exception as err:  # Tune's experiment state, written by another Ray version or damaged
+        raise ValueError(f"{study_dir}: cannot read the study's trials (Tune experiment state): "
+                         f"{type(err).__name__}: {err}") from err
     confirmed = best_confirmed(records, spec, cell)
     if confirmed is not None:
         seeds = {seed: values for seed, values in confirmed.per_seed.items() if seed in confirmed.checkpoints}
@@ -47,7 +59,7 @@ def best_checkpoint(study_dir: str | Path, cell: str | None = None) -> Path:
     best = best_search_record(records, spec, cell)
     if best is None or best.checkpoint is None:
         where = f" in cell {cell!r}" if cell else ""
-        raise LookupError(f"{study_dir}: no complete trial with a checkpoint{where} yet")
+        raise NoFinishedTrial(f"{study_dir}: no complete trial with a checkpoint{where} yet")
     seed = _best_seed(spec, best.seed_values) if best.seed_values else best.seeds[0]
     return Path(best.checkpoint) / seed_dir(seed) / CHECKPOINT_NAME
 
@@ -62,7 +74,7 @@ def write_best_marker(study_dir: str | Path) -> Path | None:
     """Write the `best_checkpoint` marker that lets `deligan_core.load(study_dir)` find the best trial."""
     try:
         path = best_checkpoint(study_dir)
-    except LookupError:
+    except NoFinishedTrial:
         return None
     (Path(study_dir) / BEST_MARKER).write_text(f"{path}\n")
     return path
@@ -90,16 +102,17 @@ def checkpoint_from_mlflow_uri(uri: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m study.best", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m study.best", description=__doc__.splitlines()[0])
     parser.add_argument("study_dir", help="the study directory (storage/name)")
     parser.add_argument("--cell", help="best within this grid cell, e.g. 'per_class=10,model=deligan'")
     args = parser.parse_args(argv)
     try:
         print(best_checkpoint(args.study_dir, args.cell))
-    except (FileNotFoundError, ValueError) as err:  # not a study, or a study file that no longer validates
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except LookupError as err:  # a study without a finished trial yet
+    except (FileNotFoundError, ValueError) as err:  # not a study, a study file that no longer validates, no cell
+        return refuse(err, debug=args.debug)
+    except NoFinishedTrial as err:  # a study without a finished trial yet
+        if args.debug:
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -17,7 +17,6 @@ extended by the missing trials (a new round) and the confirmation runs again.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -34,10 +33,12 @@ from ray.tune.schedulers import FIFOScheduler
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from deligan_core import RunConfig
+from deligan_core.cli import OneLineParser, refuse
 from deligan_core.metrics import evaluate_real
 from deligan_core.resolve import resolve_config
 from study.best import write_best_marker
 from study.gpu import gpu_fit_error
+from study.preflight import PreflightError, check_artifacts, check_own_state, preflight
 from study.protocol import BASELINE_ROLE, BEST_ROLE, CONFIRM, CONFIRM_SEED_BASE, SEARCH
 from study.report import save_study_figures
 from study.results import (SPEC_NAME, UNFINISHED, TrialRecord, best_search_record, experiment_records,
@@ -76,26 +77,30 @@ def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = Fal
     root = _storage_root(storage or spec.storage)
     local = "://" not in root  # else a URI (s3://...): nothing but the Tune experiments is written there
     study_dir = str(Path(root) / spec.name) if local else f"{root}/{spec.name}"
+    uri = absolute_uri(spec.tracking.uri)
+    preflight(spec, root, uri, local_ray=address is None and not ray.is_initialized())
+    exists = tune.Tuner.can_restore(f"{study_dir}/{SEARCH}")
+    if resume and not exists:
+        raise StudyError(f"{spec.source}: {study_dir}: nothing to resume (no study there); run without --resume "
+                         f"to start it")
+    if not resume and exists:
+        raise StudyError(f"{spec.source}: {study_dir}: a study of this name exists; continue it with --resume, "
+                         f"or change `name`/`storage`")
+    if resume and local:
+        check_resumable(study_spec(study_dir), spec)
+        check_own_state(study_dir, spec.source)
     started = not ray.is_initialized()
     if started:
         ray.init(address=address or "local")
     try:
         check_cluster(spec, root, explicit=storage is not None or "storage" in spec.model_fields_set)
         check_gpus(spec)
-        exists = tune.Tuner.can_restore(f"{study_dir}/{SEARCH}")
-        if resume and not exists:
-            raise StudyError(f"{study_dir}: nothing to resume (no study there); run without --resume to start it")
-        if not resume and exists:
-            raise StudyError(f"{study_dir}: a study of this name exists; continue it with --resume, or change "
-                             f"`name`/`storage`")
-        if resume and local:
-            check_resumable(study_spec(study_dir), spec)
         if local:
             Path(study_dir).mkdir(parents=True, exist_ok=True)
             (Path(study_dir) / SPEC_NAME).write_text(spec.text)
-        uri = absolute_uri(spec.tracking.uri)
         experiment, parent = open_study_run(spec, uri, study_dir, resume=resume)
         try:  # the parent run is never left RUNNING in the MLflow UI
+            check_artifacts(uri, parent, f"{spec.source}: tracking URI {uri!r}")
             return _run_phases(spec, study_dir, root, uri, experiment, parent, resume=resume)
         except KeyboardInterrupt:
             close_study_run(uri, parent, "KILLED")
@@ -325,7 +330,7 @@ def _exists(path: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m study.launch", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m study.launch", description=__doc__.splitlines()[0])
     parser.add_argument("spec", help="the study file (YAML)")
     parser.add_argument("--address", help="Ray cluster to join: auto, or ray://HOST:PORT (default: local Ray)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted study of this file")
@@ -339,9 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.tracking_uri:
             spec = spec.with_tracking_uri(args.tracking_uri)
         outcome = run_study(spec, address=args.address, resume=args.resume, storage=args.storage)
-    except (SpecError, StudyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (SpecError, StudyError, PreflightError) as err:
+        return refuse(err, debug=args.debug)
     if outcome.interrupted:  # the same command, so --storage and --tracking-uri point at the same study
         again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
         print(f"interrupted: continue with  python -m study.launch {shlex.join(again)} --resume")

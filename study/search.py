@@ -32,7 +32,8 @@ OPTUNA_JOURNAL = "optuna.journal"  # the study's Optuna storage, in the study di
 
 class PickledState:
     """Tune's save/restore for a searcher or scheduler: the whole instance state in one pickle file
-    (the study directory is the user's own, written by the driver, as Ray's searchers do)."""
+    (the study directory is the user's own, written by the driver, as Ray's searchers do; unpickling runs
+    code, so `--resume` reads it only after `study.preflight.check_own_state`)."""
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:

@@ -20,6 +20,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictInt, ValidationError,
                       field_validator, model_validator)
 
+from deligan_core.cli import did_you_mean
 from deligan_core.config import ConfigError, RunConfig
 from deligan_core.data import dataset_family
 from deligan_core.metrics import keys as metric_keys
@@ -305,7 +306,10 @@ def load_spec(path: str | Path) -> StudySpec:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML: {err}") from err
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
     root = raw.get("data", {}).get("root") if isinstance(raw, dict) and isinstance(raw.get("data"), dict) else None
     if isinstance(root, str) and not Path(root).expanduser().is_absolute():
         # trials run in their own directories (and on other nodes): a relative root is taken from the study file
@@ -316,7 +320,8 @@ def load_spec(path: str | Path) -> StudySpec:
 def parse_spec(raw: Any, *, source: str = "study", text: str = "") -> StudySpec:
     """Validate an already-parsed study mapping; errors name `source`."""
     if not isinstance(raw, dict):
-        raise SpecError(f"{source}: a study file must be a mapping of keys, got {type(raw).__name__}")
+        got = "an empty file" if raw is None else type(raw).__name__
+        raise SpecError(f"{source}: a study file must be a mapping of keys (name, objective, ...), got {got}")
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as err:
@@ -334,7 +339,9 @@ def _explain(err: ValidationError, source: str, *, single_objective: bool = Fals
             loc = ["objective", *loc[2:]]
         key = ".".join(loc) or "(top level)"
         if e["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key {key!r}; allowed: {_allowed_keys(e['loc'][:-1])}")
+            allowed = _allowed_keys(e["loc"][:-1])
+            lines.append(f"{source}: unknown key {key!r}{did_you_mean(str(e['loc'][-1]), allowed)}; "
+                         f"allowed: {allowed}")
         elif e["type"] == "missing":
             lines.append(f"{source}: {key} is required")
         else:
@@ -375,7 +382,8 @@ def _check(spec: StudySpec) -> None:
     for where, params in (("grid", spec.grid), ("search", spec.search)):
         for name in params:
             if name not in names:
-                raise SpecError(f"{src}: {where}.{name}: unknown parameter {name!r}; allowed: {allowed_names()} "
+                raise SpecError(f"{src}: {where}.{name}: unknown parameter {name!r}"
+                                f"{did_you_mean(name, allowed_names())}; allowed: {allowed_names()} "
                                 f"(or section.field)")
     keys_grid = {names[n]: n for n in spec.grid}
     for name in spec.search:
@@ -490,8 +498,8 @@ def _check_conditions(spec: StudySpec) -> None:
                 raise SpecError(f"{spec.source}: search.{name}.when.{cond}: a condition may only use grid "
                                 f"names, fixed settings or search parameters listed before it; got {cond!r}")
             if cond not in known:
-                raise SpecError(f"{spec.source}: search.{name}.when.{cond}: unknown name {cond!r}; allowed: "
-                                f"{allowed}")
+                raise SpecError(f"{spec.source}: search.{name}.when.{cond}: unknown name {cond!r}"
+                                f"{did_you_mean(cond, allowed)}; allowed: {allowed}")
         earlier.append(name)
 
 

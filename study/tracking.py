@@ -6,7 +6,8 @@ filled in, `deligan_core.resolve`), its tags the cell, phase (search / confirm) 
 found again by its `deligan.trial_id` tag, so retries and `Tuner.restore` continue the same run instead of
 opening a second one (as Ray's MLflowLoggerCallback does after a restore). Metrics are logged as curves
 over trainer steps (the seed group's means, and each seed's objectives), each evaluation's sample grid as
-a PNG, the final checkpoints (one per seed) as artifacts, and their storage path as a tag.
+a PNG, the final checkpoints (one per seed) as artifacts, and their storage path and SHA-256 digests (the one
+stored in each file, `checkpoint_sha256.seed<k>`, checked again by every `deligan_core.load`) as tags.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 from ray.tune.result import AUTO_RESULT_KEYS
 
-from deligan_core.checkpoint import CHECKPOINT_NAME
+from deligan_core.checkpoint import CHECKPOINT_NAME, CheckpointError, checkpoint_digest
 from deligan_core.config import RunConfig
 from deligan_core.resolve import resolve_config
 from study.protocol import COMPLETE, DIVERGED_KEY, FAIL, FAILURE_KEY, FINAL_KEY, TrialConfig, trial_outcome
@@ -210,11 +211,12 @@ class TrialTracker(Callback):
         if trial.checkpoint is not None:
             first = f"{seed_dir(config.seeds[0])}/{CHECKPOINT_NAME}"
             tags["checkpoint_path"] = f"{trial.checkpoint.path}/{first}"
-            if self.log_checkpoints and outcome == COMPLETE:
-                with trial.checkpoint.as_directory() as directory:
-                    for index in config.seeds:  # one checkpoint per seed: checkpoint/seed<k>/checkpoint.pt
-                        self.client.log_artifact(run_id, str(Path(directory) / seed_dir(index) / CHECKPOINT_NAME),
-                                                 f"checkpoint/{seed_dir(index)}")
+            with trial.checkpoint.as_directory() as directory:
+                for index in config.seeds:  # one checkpoint per seed: checkpoint/seed<k>/checkpoint.pt
+                    path = Path(directory) / seed_dir(index) / CHECKPOINT_NAME
+                    tags[f"checkpoint_sha256.{seed_dir(index)}"] = _digest_tag(path)
+                    if self.log_checkpoints and outcome == COMPLETE:
+                        self.client.log_artifact(run_id, str(path), f"checkpoint/{seed_dir(index)}")
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         self.client.set_terminated(run_id, status="FAILED" if outcome == FAIL else "FINISHED")
 
@@ -226,6 +228,14 @@ class TrialTracker(Callback):
         run_id = self.run_id(trial)
         self.client.log_batch(run_id, tags=[RunTag("outcome", "error"), RunTag("failure", _error_text(trial))])
         self.client.set_terminated(run_id, status="FAILED")
+
+
+def _digest_tag(path: Path) -> str:
+    """The SHA-256 stored in a trial's checkpoint (verified), or why it cannot be read."""
+    try:
+        return str(checkpoint_digest(path))
+    except CheckpointError as err:
+        return f"unreadable: {err}"[:5000]
 
 
 def _error_text(trial) -> str:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from deligan_core import CheckpointError, RunConfig, Trainer, load
-from deligan_core.checkpoint import BEST_MARKER, save_checkpoint
+from deligan_core.checkpoint import BEST_MARKER, DIGEST_KEY, checkpoint_digest, content_digest, save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +105,27 @@ def test_save_is_atomic_and_leaves_no_temp_files(trained, tmp_path):
     trainer.save(path)
     trainer.save(path)
     assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]
+
+
+def test_checkpoint_stores_a_digest_of_its_contents_and_load_verifies_it(trained, tmp_path):
+    _, path = trained
+    state = torch.load(path, weights_only=True)
+    assert state[DIGEST_KEY] == content_digest(state) == checkpoint_digest(path)
+    assert len(state[DIGEST_KEY]) == 64
+    state["generator"] = {k: v.clone() for k, v in state["generator"].items()}
+    name = next(k for k, v in state["generator"].items() if v.is_floating_point())
+    state["generator"][name].view(-1)[0] += 1e-3  # one weight changed after writing, the digest kept
+    tampered = tmp_path / "tampered.pt"
+    torch.save(state, tampered)
+    with pytest.raises(CheckpointError, match="tampered.pt: the SHA-256 of its contents does not match"):
+        load(tampered)
+
+
+def test_checkpoint_without_a_digest_still_loads(trained, tmp_path):
+    trainer, path = trained
+    state = torch.load(path, weights_only=True)
+    del state[DIGEST_KEY]  # written before digests existed
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    assert checkpoint_digest(old) is None
+    assert torch.equal(load(old).sample(8, seed=1), trainer.sample(8, seed=1))

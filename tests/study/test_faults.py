@@ -10,7 +10,7 @@ import pytest
 import deligan_core
 from mlflow.tracking import MlflowClient
 
-from deligan_core.checkpoint import CHECKPOINT_NAME, read_checkpoint
+from deligan_core.checkpoint import CHECKPOINT_NAME, checkpoint_digest, read_checkpoint
 from study.best import best_checkpoint
 from study.launch import run_study
 from study.protocol import CONFIRM_SEED_BASE
@@ -68,6 +68,9 @@ def test_crash_is_retried_from_checkpoint_and_divergence_fails_the_trial(study_e
         for seed in record.seeds:
             assert _steps(client, run.info.run_id, f"seeds/{seed}/coverage")[:3] == [20, 40, 60]
         assert run.data.metrics["restored_from"] == 40  # the retry resumed from the step-40 checkpoint
+        for seed in record.seeds:  # each seed's checkpoint digest, as stored in (and verified from) the file
+            digest = checkpoint_digest(Path(record.checkpoint) / f"seed{seed}" / CHECKPOINT_NAME)
+            assert digest and run.data.tags[f"checkpoint_sha256.seed{seed}"] == digest
     for record in confirmed:  # the confirmation's final scoring ran after the retry, on confirm.eval_samples
         run = runs_of[record.trial_id]
         final = sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(run.info.run_id, "final"))
