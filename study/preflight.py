@@ -6,7 +6,6 @@ or path, the setting and the problem.
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import urllib.error
@@ -21,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from deligan_core import RunConfig, load_dataset
 from deligan_core.resolve import resolve_config
+from study.gpu import gpu_fit_error
 from study.spec import StudySpec, config_key
 
 HTTP_TIMEOUT_S = 5.0
@@ -135,13 +135,10 @@ def check_data(spec: StudySpec) -> None:
 
 
 def check_local_gpus(spec: StudySpec) -> None:
-    """On a local Ray instance, a trial asking for GPUs would wait for ever on a machine without them."""
-    gpu = spec.resources.gpu
-    have = torch.cuda.device_count()
-    if gpu > 0 and have < math.ceil(gpu):
-        raise PreflightError(f"{spec.source}: resources.gpu = {gpu}: this machine has {have} GPU(s) and the "
-                             f"study runs on a local Ray instance (no --address), so no trial could start; "
-                             f"use gpu: 0 or join a cluster with GPUs")
+    """On a local Ray instance, trials asking for GPUs this machine lacks would wait for ever (`study.gpu`)."""
+    error = gpu_fit_error(spec.resources.gpu, [float(torch.cuda.device_count())], max_concurrent=spec.max_concurrent)
+    if error is not None:
+        raise PreflightError(f"{spec.source}: {error} (a local Ray instance on this machine: no --address)")
 
 
 def check_own_state(study_dir: str | Path, source: str) -> None:
