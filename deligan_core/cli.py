@@ -43,9 +43,10 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"error: {self.prog}: {one_line(message)} (see --help)\n")
 
 
-def refuse(err: BaseException, *, debug: bool) -> int:
-    """Report a refused input: one line on stderr and exit status 2; with `debug`, re-raise (full traceback)."""
+def refuse(err: BaseException, *, debug: bool, status: int = USAGE_ERROR) -> int:
+    """Report an error as one line on stderr and return `status` (2: a refused input); with `debug`, re-raise
+    (full traceback)."""
     if debug:
         raise err
     print(f"error: {one_line(str(err))}", file=sys.stderr)
-    return USAGE_ERROR
+    return status

@@ -110,11 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         print(best_checkpoint(args.study_dir, args.cell))
     except (FileNotFoundError, ValueError) as err:  # not a study, a study file that no longer validates, no cell
         return refuse(err, debug=args.debug)
-    except NoFinishedTrial as err:  # a study without a finished trial yet
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    except NoFinishedTrial as err:  # a study without a finished trial yet: not a bad input
+        return refuse(err, debug=args.debug, status=1)
     return 0
 
 

@@ -105,12 +105,18 @@ def gray28_discriminator(width: int) -> nn.Module:
     """Official MNIST D: convs 5x5 s2 -> w, 5x5 s2 -> 2w + BN, 3x3 s2 -> 4w + BN (leaky ReLU 0.2), 4x4 max-pool
     -> 4w features, official minibatch discrimination (4w kernels of 5), dense -> 1 logit."""
     features = 4 * width
-    net = nn.Sequential(
+    return _official_discriminator([
         nn.Conv2d(1, width, 5, 2, 2), nn.LeakyReLU(0.2),  # 14
         nn.Conv2d(width, 2 * width, 5, 2, 2), nn.BatchNorm2d(2 * width, eps=1e-3), nn.LeakyReLU(0.2),  # 7
         nn.Conv2d(2 * width, features, 3, 2, 1), nn.BatchNorm2d(features, eps=1e-3), nn.LeakyReLU(0.2),  # 4
-        nn.MaxPool2d(4, 1), nn.Flatten(),
-        MinibatchDiscrimination(features, features), nn.Linear(2 * features, 1))
+    ], features, pool=4)
+
+
+def _official_discriminator(convs: list[nn.Module], features: int, *, pool: int) -> nn.Sequential:
+    """The official D's tail after its convs: pool x pool max-pool (stride 1) to `features` values, official
+    minibatch discrimination, dense -> 1 logit; truncated N(0, 0.02) init, N(0, 0.02) dense."""
+    net = nn.Sequential(*convs, nn.MaxPool2d(pool, 1), nn.Flatten(),
+                        MinibatchDiscrimination(features, features), nn.Linear(2 * features, 1))
     _official_init(net)
     _dense_normal(net[-1])
     return net
@@ -132,14 +138,10 @@ def gray8_discriminator(width: int) -> nn.Module:
     """8x8 D in the official MNIST style: convs 5x5 s2 -> w, 3x3 s2 -> 2w + BN, 2x2 max-pool, official minibatch
     discrimination, dense."""
     features = 2 * width
-    net = nn.Sequential(
+    return _official_discriminator([
         nn.Conv2d(1, width, 5, 2, 2), nn.LeakyReLU(0.2),  # 4
         nn.Conv2d(width, features, 3, 2, 1), nn.BatchNorm2d(features, eps=1e-3), nn.LeakyReLU(0.2),  # 2
-        nn.MaxPool2d(2, 1), nn.Flatten(),
-        MinibatchDiscrimination(features, features), nn.Linear(2 * features, 1))
-    _official_init(net)
-    _dense_normal(net[-1])
-    return net
+    ], features, pool=2)
 
 
 # ---- the earlier, wider image networks (arch "wide") ---------------------------------------------------
