@@ -1,4 +1,5 @@
-"""Session-wide test settings: evaluation classifiers are cached in a temporary directory, never in ~/.cache."""
+"""Session-wide test settings: evaluation classifiers are cached in a temporary directory, never in ~/.cache;
+the headless browser fixture (`tests.browser`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from deligan_core.metrics.cache import CACHE_ENV
+from tests.browser import browser  # noqa: F401  (the fixture, for every test module)
 
 
 @pytest.fixture(scope="session", autouse=True)
