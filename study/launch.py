@@ -39,8 +39,8 @@ from deligan_core.resolve import resolve_config
 from study.best import write_best_marker
 from study.gpu import gpu_fit_error
 from study.preflight import PreflightError, check_artifacts, check_own_state, preflight
+from study.report import build_report
 from study.protocol import BASELINE_ROLE, BEST_ROLE, CONFIRM, CONFIRM_SEED_BASE, SEARCH
-from study.report import save_study_figures
 from study.results import (SPEC_NAME, UNFINISHED, TrialRecord, best_search_record, experiment_records,
                            pareto_records, phase_dirs, round_dir, study_spec, study_summary, trial_records)
 from study.search import FixedTrials, StudySearch, make_scheduler, optuna_storage, trial_config
@@ -132,12 +132,13 @@ def _run_phases(spec: StudySpec, study_dir: str, root: str, uri: str, experiment
     records = trial_records(study_dir, spec)
     table = study_summary(records, spec, real)
     print(f"\nstudy {spec.name}: {len(records)} trials in {study_dir}\n{table}")
-    with tempfile.TemporaryDirectory() as scratch:
-        figures = save_study_figures(records, spec, study_dir if local else scratch, real=real)
-        log_study_summary(uri, parent, table, figures)
+    with tempfile.TemporaryDirectory() as scratch:  # a study kept at a URI: the report goes to MLflow only
+        report = build_report(study_dir, None if local else scratch, spec=spec, records=records, real=real)
+        log_study_summary(uri, parent, table, report.html.parent)
     best = write_best_marker(study_dir) if local else None
+    print("\n" + "\n".join(report.answer))
     if local:
-        print(f"figures: {', '.join(str(f) for f in figures)} (also in the MLflow study run)")
+        print(f"report: {report.html} (also in the MLflow study run, under report/)")
     if best is not None:
         print(f"best checkpoint: {best}")
     close_study_run(uri, parent, "KILLED" if interrupted else "FINISHED")

@@ -1,171 +1,233 @@
-"""Study figures, saved as PNG: the limited-data comparison, the objective over training, the Pareto fronts.
+"""`python -m study.report STUDY [--out DIR] [--tracking-uri URI]`: the limited-data report of a study.
 
-`comparison.png`: the first objective per grid cell: the confirmed best configuration's mean over its fresh
-seeds with a 95% bootstrap interval, each seed as a point (the search's best seed-group mean when the study
-has no confirmation yet), against the first numeric grid dimension (e.g. images per class), one line per
-value of the other dimensions (e.g. the model); the real held-out data's own score as a dashed line.
-Without a numeric dimension the cells are placed side by side. `curves.png`: the first objective at every
-evaluation of every search trial, one panel per cell. `pareto.png` (several objectives): every complete
-search trial per cell on the first two objectives, its Pareto front highlighted.
+One self-contained HTML file (figures embedded, nothing fetched when it is opened) and the same figures as
+PNG, written to `<study dir>/report/` (or --out) and logged to the study's parent MLflow run under
+``report/``. Sections: the answer (`study.answer`), the confirmed results with the real-data reference and
+the paired comparisons, the limited-data curves, the search (every trial, expected best against the number
+of trials, importances, the objective against the searched parameters, the objective over training), sigma
+over training, and samples beside their nearest training images. A running or interrupted study gets a
+report of what it has so far, marked partial. The launcher writes it at the end of every study.
 """
 
 from __future__ import annotations
 
-import math
+import base64
+import datetime
+import json
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import jinja2
+from markupsafe import Markup
 from matplotlib.figure import Figure
 
-from study.protocol import BEST_ROLE, COMPLETE, SEARCH
-from study.results import Confirmed, TrialRecord, best_search_record, confirmed_results, pareto_records
-from study.spec import Cell, StudySpec
+from deligan_core.checkpoint import CheckpointError
+from deligan_core.cli import OneLineParser, refuse
+from study import figures as study_figures
+from study import search_figures
+from study.answer import StudyState, answer, fmt, study_state
+from study.protocol import SEARCH
+from study.results import (SPEC_NAME, TrialRecord, compare_cells, confirmed_results, report_metrics, search_rows,
+                           study_spec, trial_records)
+from study.sample_figures import sample_figures
+from study.spec import StudySpec
+from study.stats import Interval, significant
+from study.tracking import absolute_uri, find_study_run, log_report
 
-COMPARISON_NAME = "comparison.png"
-CURVES_NAME = "curves.png"
-PARETO_NAME = "pareto.png"
+REPORT_DIR = "report"
+REPORT_NAME = "report.html"
+REAL_NAME = "real_reference.json"  # the real held-out data's scores, written by the launcher
+DEFAULT_STORAGE = "studies"
+DPI = 110
+CAPTIONS = {
+    "limited_data": "Every reported metric against the data size: confirmed best per cell, mean with its 95% "
+                    "interval as a band, each seed a point, the real held-out data dashed.",
+    "comparison": "The objective per cell: confirmed mean, 95% interval and seeds.",
+    "search_trials": "Every search trial of every cell (filled: complete; hollow: stopped early by ASHA).",
+    "expected_best": "Expected best objective of a search of k trials (from the complete trials): a curve "
+                     "still moving at its end says a larger budget would have found better.",
+    "importances": "Which searched parameters mattered for reaching each cell's best trials (PED-ANOVA, "
+                   "conditional parameters included).",
+    "parameters": "The objective against each searched numeric parameter (e.g. components, sigma_reg).",
+    "curves": "The objective at every evaluation of every search trial.",
+    "pareto": "The Pareto front per cell on the first two objectives.",
+    "sigma": "Sigma mean and min of the mixture over training, confirmed runs: a collapse shows as min near 0.",
+}
+MISSING = {"limited_data": "No confirmed results yet.", "sigma": "No confirmed run with a mixture latent.",
+           "parameters": "No numeric parameter searched."}
 
 
-def save_study_figures(records: list[TrialRecord], spec: StudySpec, directory: str | Path, *,
-                       real: dict[str, dict[str, float]] | None = None) -> list[Path]:
-    """Write the study's figures into `directory`; returns their paths."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    figures = [(COMPARISON_NAME, comparison_figure(records, spec, real)), (CURVES_NAME, curves_figure(records, spec))]
-    if len(spec.objectives) > 1:
-        figures.append((PARETO_NAME, pareto_figure(records, spec)))
-    paths = []
-    for name, figure in figures:
-        figure.savefig(directory / name, dpi=120)
-        paths.append(directory / name)
-    return paths
+@dataclass(frozen=True)
+class Report:
+    """A written report: the HTML file, the PNGs beside it, the answer paragraphs (the state first when the
+    study is not finished) and the study's state."""
+
+    html: Path
+    figures: list[Path]
+    answer: list[str]
+    state: StudyState
 
 
-def _numeric_dimension(spec: StudySpec) -> str | None:
-    for name, values in spec.grid.items():
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            return name
-    return None
+def read_real_reference(study_dir: Path) -> dict[str, dict[str, float]]:
+    """The real held-out data's scores the launcher kept in the study directory ({} when absent)."""
+    path = study_dir / REAL_NAME
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _label(values: dict[str, object]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items()) or "all"
+def study_figures_of(study_dir: str | Path, records: list[TrialRecord], spec: StudySpec,
+                     real: dict[str, dict[str, float]]) -> tuple[dict[str, Figure], str]:
+    """Every figure of the report by name, and why there are no sample figures (when there are none)."""
+    built: dict[str, Figure | None] = {
+        "limited_data": study_figures.limited_data_figure(records, spec, real),
+        "comparison": study_figures.comparison_figure(records, spec, real),
+        "search_trials": search_figures.search_strip_figure(records, spec),
+        "expected_best": search_figures.expected_best_figure(records, spec),
+        "importances": search_figures.importance_figure(search_figures.cell_importances(study_dir, spec), spec),
+        "parameters": search_figures.parameter_figure(records, spec),
+        "curves": study_figures.curves_figure(records, spec),
+        "pareto": study_figures.pareto_figure(records, spec) if len(spec.objectives) > 1 else None,
+        "sigma": study_figures.sigma_figure(records, spec),
+    }
+    note = "No confirmed model with a checkpoint yet."
+    try:
+        samples = sample_figures(confirmed_results(records, spec), spec)
+        built.update({name.removesuffix(".png"): f for name, f in samples})
+    except (CheckpointError, OSError, ValueError) as err:  # checkpoints or data not on this machine
+        note = f"Samples not drawn: {err}"
+    return {name: f for name, f in built.items() if f is not None}, note
 
 
-def comparison_figure(records: list[TrialRecord], spec: StudySpec,
-                      real: dict[str, dict[str, float]] | None = None) -> Figure:
-    """The first objective per cell (see the module docstring)."""
+def exact(value: float | None) -> str | None:
+    """A number as the report's data-* attributes keep it: every digit (repr), for reading back."""
+    return None if value is None else repr(float(value))
+
+
+def _cell_text(interval: Interval | None) -> tuple[str, str | None]:
+    if interval is None:
+        return "-", None
+    bounds = "" if interval.low is None else f" [{fmt(interval.low)}, {fmt(interval.high)}]"
+    return fmt(interval.mean) + bounds, exact(interval.mean)
+
+
+def _tables(records: list[TrialRecord], spec: StudySpec, real: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """The numbers of the report's tables, each value kept exact beside its text (data-* attributes)."""
+    metrics = list(dict.fromkeys(m for cell in spec.cells() for m in report_metrics(spec, cell)))
+    confirmed = confirmed_results(records, spec)
+    confirmed_rows = []
+    for group in confirmed:
+        cells = []
+        for metric in metrics:
+            text, mean = _cell_text(group.interval(metric))
+            cells.append({"metric": metric, "text": text, "mean": mean})
+        confirmed_rows.append({"cell": group.cell, "role": group.role, "seeds": len(group.per_seed),
+                               "params": json.dumps(group.params, sort_keys=True), "cells": cells})
+    real_rows = [{"dataset": dataset, "cells": [{"metric": m, "text": fmt(scores[m]) if m in scores else "-",
+                                                 "mean": exact(scores.get(m))} for m in metrics]}
+                 for dataset, scores in real.items()]
+    comparison_rows = []
+    for c in compare_cells(confirmed, spec):
+        d = c.comparison.difference
+        comparison_rows.append({
+            "cell": c.cell, "reference": c.reference, "metric": c.metric, "difference": exact(d.mean),
+            "p": exact(c.comparison.p_value), "p_holm": exact(c.comparison.p_holm),
+            "significant": significant(c.comparison.p_holm),
+            "text": f"{fmt(d.mean)}" + ("" if d.low is None else f" [{fmt(d.low)}, {fmt(d.high)}]"),
+            "p_text": fmt(c.comparison.p_value), "p_holm_text": fmt(c.comparison.p_holm)})
     metric = spec.objectives[0].metric
-    confirmed = {c.cell: c for c in confirmed_results(records, spec) if c.role == BEST_ROLE}
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
-    axes = figure.add_subplot()
-    x_name = _numeric_dimension(spec)
-    cells = spec.cells()
-    series: dict[str, list[Cell]] = {}
-    for cell in cells:
-        rest = {k: v for k, v in cell.values.items() if k != x_name}
-        series.setdefault(_label(rest), []).append(cell)
-    for index, (label, members) in enumerate(series.items()):
-        color = f"C{index % 10}"
-        line = []
-        for cell in members:
-            x = cell.values[x_name] if x_name else cells.index(cell)
-            y = _draw_cell(axes, records, spec, cell, confirmed.get(cell.key), x, color)
-            if y is not None:
-                line.append((x, y))
-        if line and x_name:
-            axes.plot(*zip(*sorted(line)), "-", color=color, label=label)
-        elif line:
-            axes.plot([], [], "o", color=color, label=label)
-    for dataset, scores in (real or {}).items():
-        if metric in scores:
-            axes.axhline(scores[metric], color="0.3", linestyle="--", linewidth=1,
-                         label=f"real held-out {dataset}" if len(real or {}) > 1 else "real held-out data")
-    if x_name:
-        axes.set_xlabel(x_name)
-        ticks = sorted(set(spec.grid[x_name]))
-        if ticks[0] > 0 and ticks[-1] >= 4 * ticks[0]:  # data sizes: evenly spaced on a log axis
-            axes.set_xscale("log")
-            axes.set_xticks(ticks, [str(t) for t in ticks])
-            axes.minorticks_off()
-    else:
-        axes.set_xticks(range(len(cells)), [cell.key for cell in cells], rotation=20, ha="right")
-    source = "confirmed on fresh seeds: mean, 95% interval" if confirmed else "search: best seed-group mean"
-    axes.set_ylabel(f"{metric} ({spec.objectives[0].mode})")
-    axes.set_title(f"study {spec.name}: {metric} of the best configuration per cell\n({source}; points: seeds)",
-                   fontsize="medium")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
-    return figure
+    trials = [{"trial_id": r.trial_id, "cell": r.cell, "outcome": r.outcome, "step": r.step,
+               "value": exact(r.value(metric)), "text": "-" if r.value(metric) is None else fmt(r.value(metric)),
+               "params": json.dumps(r.params, sort_keys=True)} for r in records if r.phase == SEARCH]
+    header, rows = search_rows(records, spec)
+    return {"metrics": metrics, "confirmed_rows": confirmed_rows, "real_rows": real_rows,
+            "comparison_rows": comparison_rows, "trials": trials, "metric": metric,
+            "search_header": header, "search_rows": rows}
 
 
-def _draw_cell(axes, records: list[TrialRecord], spec: StudySpec, cell: Cell, confirmed: Confirmed | None,
-               x: float, color: str) -> float | None:
-    """The cell's confirmed mean with its interval and seed points (or its best search group); returns the
-    mean (None when nothing in the cell completed)."""
-    metric = spec.objectives[0].metric
-    if confirmed is not None and confirmed.values(metric):
-        interval = confirmed.interval(metric)
-        assert interval is not None
-        values = confirmed.values(metric)
-        axes.scatter([x] * len(values), values, color=color, alpha=0.35, s=14)
-        low = interval.mean - (interval.low if interval.low is not None else interval.mean)
-        high = (interval.high if interval.high is not None else interval.mean) - interval.mean
-        axes.errorbar([x], [interval.mean], yerr=[[low], [high]], fmt="o", color=color, capsize=4)
-        return interval.mean
-    best = best_search_record(records, spec, cell.key)
-    if best is None:
-        return None
-    values = [v[metric] for v in best.seed_values.values() if metric in v]
-    axes.scatter([x] * len(values), values, color=color, alpha=0.35, s=14)
-    axes.plot([x], [best.value(metric)], "o", color=color)
-    return best.value(metric)
+def _embed(path: Path, caption: str) -> Markup:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return Markup('<figure><img src="data:image/png;base64,{}" alt="{}"><figcaption>{}</figcaption></figure>'
+                  ).format(Markup(data), caption, caption)
 
 
-def curves_figure(records: list[TrialRecord], spec: StudySpec) -> Figure:
-    """The first objective over steps of every search trial, one panel per cell; pruned and failed dashed."""
-    cells = spec.cells()
-    columns = min(4, len(cells))
-    rows = math.ceil(len(cells) / columns)
-    figure = Figure(figsize=(3.2 * columns, 2.6 * rows), layout="constrained")
-    panels = figure.subplots(rows, columns, squeeze=False, sharey=True)
-    for panel, cell in zip(panels.flat, cells):
-        for record in (r for r in records if r.cell == cell.key and r.phase == SEARCH and r.history):
-            style = ".-" if record.outcome == COMPLETE else ".--"  # a point: a trial stopped at its first report
-            panel.plot(*zip(*record.history), style, alpha=0.8, linewidth=1)
-        panel.set_title(cell.key, fontsize="small")
-        panel.set_xlabel("step")
-        panel.grid(alpha=0.3)
-    for panel in panels.flat[len(cells):]:
-        panel.set_visible(False)
-    metric = spec.objectives[0].metric
-    for panel in panels[:, 0]:
-        panel.set_ylabel(metric)
-    figure.suptitle(f"study {spec.name}: {metric} at each evaluation, seed-group means "
-                    f"(dashed: stopped early or failed)")
-    return figure
+def build_report(study_dir: str | Path, out: str | Path | None = None, *, spec: StudySpec | None = None,
+                 records: list[TrialRecord] | None = None, real: dict[str, dict[str, float]] | None = None,
+                 mlflow_link: str | None = None) -> Report:
+    """Write the report of the study in `study_dir` (finished, running or interrupted) into `out`
+    (default `<study_dir>/report`): the HTML file and its figures as PNG. spec, records, real: what the
+    caller read already (the launcher), else read from the study directory."""
+    spec = spec or study_spec(study_dir)
+    records = records if records is not None else trial_records(study_dir, spec)
+    real = real if real is not None else read_real_reference(Path(study_dir))
+    out = Path(out) if out is not None else Path(study_dir) / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    built, samples_note = study_figures_of(study_dir, records, spec, real)
+    paths: dict[str, Path] = {}
+    for name, figure in built.items():
+        paths[name] = out / f"{name}.png"
+        figure.savefig(paths[name], dpi=DPI)
+
+    def figure(name: str) -> Markup:
+        if name in paths:
+            return _embed(paths[name], CAPTIONS.get(name, name.replace("_", " ")))
+        return Markup('<p class="note">{}</p>').format(MISSING.get(name, "")) if name in MISSING else Markup("")
+
+    state = study_state(records, spec)
+    paragraphs = answer(records, spec, real)
+    summary = paragraphs if state.finished else [state.describe(), *paragraphs]
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("study", "templates"), autoescape=True,
+                                     undefined=jinja2.StrictUndefined)
+    html = environment.get_template("report.html.j2").render(
+        spec=spec, study_dir=str(study_dir), state=state, answer=paragraphs, figure=figure,
+        objectives=", ".join(f"{o.metric} ({o.mode})" for o in spec.objectives),
+        written=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), mlflow_link=mlflow_link,
+        sample_names=[n for n in paths if n.startswith("samples")], samples_note=samples_note,
+        **_tables(records, spec, real))
+    (out / REPORT_NAME).write_text(html)
+    return Report(out / REPORT_NAME, list(paths.values()), summary, state)
 
 
-def pareto_figure(records: list[TrialRecord], spec: StudySpec) -> Figure:
-    """Complete search trials per cell on the first two objectives, the Pareto front joined and ringed."""
-    first, second = spec.objectives[0], spec.objectives[1]
-    cells = spec.cells()
-    columns = min(4, len(cells))
-    rows = math.ceil(len(cells) / columns)
-    figure = Figure(figsize=(3.4 * columns, 3.0 * rows), layout="constrained")
-    panels = figure.subplots(rows, columns, squeeze=False)
-    for panel, cell in zip(panels.flat, cells):
-        done = [r for r in records if r.cell == cell.key and r.phase == SEARCH and r.outcome == COMPLETE]
-        front = sorted(pareto_records(records, spec, cell.key), key=lambda r: r.value(first.metric))
-        panel.scatter([r.value(first.metric) for r in done], [r.value(second.metric) for r in done],
-                      color="0.6", s=16, label="trials")
-        panel.plot([r.value(first.metric) for r in front], [r.value(second.metric) for r in front], "o-",
-                   color="C3", markerfacecolor="none", label="Pareto front")
-        panel.set_title(cell.key, fontsize="small")
-        panel.set_xlabel(f"{first.metric} ({first.mode})")
-        panel.set_ylabel(f"{second.metric} ({second.mode})")
-        panel.grid(alpha=0.3)
-    for panel in panels.flat[len(cells):]:
-        panel.set_visible(False)
-    panels.flat[0].legend(fontsize="small")
-    figure.suptitle(f"study {spec.name}: Pareto front per cell")
-    return figure
+def find_study(name_or_dir: str, storage: str = DEFAULT_STORAGE) -> Path:
+    """A study directory from its path, or from its name under `storage`."""
+    for candidate in (Path(name_or_dir), Path(storage) / name_or_dir):
+        if (candidate / SPEC_NAME).is_file():
+            return candidate.resolve()
+    known = sorted(p.parent.name for p in Path(storage).glob(f"*/{SPEC_NAME}"))
+    raise FileNotFoundError(f"{name_or_dir}: no study there (no {SPEC_NAME}) and none of that name under "
+                            f"{storage}/; studies there: {known or 'none'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="python -m study.report", description=__doc__.splitlines()[0])
+    parser.add_argument("study", help="the study's directory, or its name under --storage")
+    parser.add_argument("--out", help="where to write the report (default: STUDY_DIR/report)")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="where studies are kept (default: studies)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI of the study (default: the study file's)")
+    args = parser.parse_args(argv)
+    try:
+        study_dir = find_study(args.study, args.storage)
+    except FileNotFoundError as err:
+        return refuse(err, debug=args.debug)
+    spec = study_spec(study_dir)
+    report = build_report(study_dir, args.out, spec=spec)
+    print("\n".join(report.answer))
+    print(f"report: {report.html}")
+    print(log_to_study_run(report, spec, study_dir, args.tracking_uri or spec.tracking.uri))
+    return 0
+
+
+def log_to_study_run(report: Report, spec: StudySpec, study_dir: Path, uri: str) -> str:
+    """Log the report to the study's parent run at tracking `uri`; returns what happened, in one line."""
+    uri = absolute_uri(uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return f"not logged to MLflow: no tracking store at {uri} (give the study's with --tracking-uri)"
+    run_id = find_study_run(uri, spec.tracking.experiment or spec.name, str(study_dir))
+    if run_id is None:
+        return f"not logged to MLflow: {uri} holds no run of the study in {study_dir}"
+    log_report(uri, run_id, report.html.parent)
+    return f"logged to the MLflow run of the study: {run_id} (under {REPORT_DIR}/)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -29,6 +29,7 @@ UNFINISHED = "unfinished"
 IMAGE_REPORT = (keys.IS, keys.M_IS, keys.CLASSES_COVERED, keys.FID, keys.KID, keys.COVERAGE,
                 keys.MEMORISATION_SHARE)
 TOY_REPORT = (keys.MODES_COVERED, keys.HIGH_QUALITY, keys.PRECISION, keys.RECALL, keys.COVERAGE)
+CURVES = (keys.SIGMA_MEAN, keys.SIGMA_MIN)  # kept over training beside the first objective (`TrialRecord.curves`)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class TrialRecord:
     step: int = 0
     checkpoint: str | None = None  # latest checkpoint directory
     history: tuple[tuple[int, float], ...] = ()  # (step, first objective) at each evaluation
+    curves: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)  # CURVES: (step, value)
 
     def value(self, metric: str) -> float | None:
         """The last result's value of `metric`, None when missing or not finite."""
@@ -119,7 +121,8 @@ def experiment_records(experiment: str, spec: StudySpec) -> list[TrialRecord]:
             seeds=tuple(config["seeds"]), params=config["params"], status=trial.status, outcome=outcome,
             values=numeric, seed_values=seed_values, step=int(result.get("step", 0)),
             checkpoint=trial.checkpoint.path if trial.checkpoint else None,
-            history=_history(frames.get(trial.trial_id), metrics[0])))
+            history=_history(frames.get(trial.trial_id), metrics[0]),
+            curves={m: h for m in CURVES if (h := _history(frames.get(trial.trial_id), m))}))
     return records
 
 
@@ -247,6 +250,11 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def search_table(records: list[TrialRecord], spec: StudySpec) -> str:
     """Per cell: trial counts by outcome, the best search configuration and its seed-group mean."""
+    return _table(*search_rows(records, spec))
+
+
+def search_rows(records: list[TrialRecord], spec: StudySpec) -> tuple[list[str], list[list[str]]]:
+    """The search table's header and rows (see `search_table`)."""
     objective = spec.objectives[0]
     header = ["cell", "trials", "complete", "pruned", "failed", UNFINISHED, f"best {objective.metric}", "config"]
     rows = []
@@ -257,7 +265,7 @@ def search_table(records: list[TrialRecord], spec: StudySpec) -> str:
         value = "-" if best is None else f"{best.value(objective.metric):.4g}"
         rows.append([cell.key, str(len(mine)), *(str(count[o]) for o in count), value,
                      "-" if best is None else json.dumps(best.params, sort_keys=True)])
-    return _table(header, rows)
+    return header, rows
 
 
 def confirmed_table(confirmed: list[Confirmed], spec: StudySpec,

@@ -80,3 +80,14 @@ def holm(p_values: list[float]) -> list[float]:
 def significant(p: float | None, alpha: float = 1 - CONFIDENCE) -> bool:
     """Whether an (adjusted) p-value is below alpha."""
     return p is not None and not math.isnan(p) and p < alpha
+
+
+def expected_best(values: list[float], k: int, mode: str = "max") -> float:
+    """The expected best of `k` trials drawn at random (with replacement) from these trial results: how
+    good a search of `k` trials is on average (Dodge et al., 2019). Exact, from the order statistics:
+    E[max] = sum_i v_(i) * ((i/n)^k - ((i-1)/n)^k) over the values sorted from worst to best."""
+    if not values or k < 1:
+        raise ValueError(f"need at least one value and k >= 1, got {len(values)} values and k={k}")
+    ordered = sorted(values, reverse=mode == "min")  # worst first
+    n = len(ordered)
+    return float(sum(v * ((i / n) ** k - ((i - 1) / n) ** k) for i, v in enumerate(ordered, start=1)))

@@ -75,11 +75,10 @@ def open_study_run(spec: StudySpec, uri: str, study_dir: str, *, resume: bool) -
     """(experiment id, parent run id) at tracking `uri`: on resume the study's existing run, else a new one."""
     client = MlflowClient(uri)
     exp = experiment_id(client, spec.tracking.experiment or spec.name)
-    if resume:
-        runs = client.search_runs([exp], f"tags.`{TAG_STUDY_DIR}` = '{study_dir}' and tags.`{TAG_ROLE}` = 'study'")
-        if runs:
-            client.update_run(runs[0].info.run_id, status="RUNNING")
-            return exp, runs[0].info.run_id
+    found = find_study_run(uri, spec.tracking.experiment or spec.name, study_dir) if resume else None
+    if found is not None:
+        client.update_run(found, status="RUNNING")
+        return exp, found
     run = client.create_run(exp, run_name=spec.name, tags={TAG_STUDY_DIR: study_dir, TAG_ROLE: "study"})
     resolved = resolved_run(spec.base_config())
     study_params = {"objective": ", ".join(f"{o.metric} ({o.mode})" for o in spec.objectives), "grid": spec.grid,
@@ -94,12 +93,26 @@ def open_study_run(spec: StudySpec, uri: str, study_dir: str, *, resume: bool) -
     return exp, run.info.run_id
 
 
-def log_study_summary(uri: str, run_id: str, table: str, figures: list[Path]) -> None:
-    """Attach the results table and the study figures to the study's parent run (under ``summary/``)."""
+def log_study_summary(uri: str, run_id: str, table: str, report_dir: Path) -> None:
+    """Attach the results table (``summary/results.txt``) and the report to the study's parent run."""
+    MlflowClient(uri).log_text(run_id, table + "\n", "summary/results.txt")
+    log_report(uri, run_id, report_dir)
+
+
+def log_report(uri: str, run_id: str, report_dir: Path) -> None:
+    """Attach the report, its HTML and figures (every file of `report_dir`), under ``report/``."""
+    MlflowClient(uri).log_artifacts(run_id, str(report_dir), "report")
+
+
+def find_study_run(uri: str, experiment_name: str, study_dir: str) -> str | None:
+    """The id of the parent run of the study kept in `study_dir`, None when the tracking store has none."""
     client = MlflowClient(uri)
-    client.log_text(run_id, table + "\n", "summary/results.txt")
-    for figure in figures:
-        client.log_artifact(run_id, str(figure), "summary")
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id], f"tags.`{TAG_STUDY_DIR}` = '{study_dir}' and "
+                                                          f"tags.`{TAG_ROLE}` = 'study'")
+    return runs[0].info.run_id if runs else None
 
 
 def log_real_reference(uri: str, run_id: str, real: dict[str, dict[str, float]]) -> None:

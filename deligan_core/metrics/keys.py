@@ -44,6 +44,16 @@ CLASS_SAMPLES = "class_samples"
 MODES_COVERED = "modes_covered"
 HIGH_QUALITY = "high_quality"
 
+# Which way is better, for the scores a study reports and compares.
+HIGHER_IS_BETTER = frozenset({IS, M_IS, CLASSES_COVERED, PRECISION, RECALL, DENSITY, COVERAGE, MODES_COVERED,
+                              HIGH_QUALITY})
+LOWER_IS_BETTER = frozenset({FID, KID, MEMORISATION_SHARE, MEMORISATION_RATIO})
+
+
+def better_direction(metric: str) -> str | None:
+    """"max" or "min" for a score with a better direction, None for the others (losses, statistics)."""
+    return "max" if metric in HIGHER_IS_BETTER else "min" if metric in LOWER_IS_BETTER else None
+
 
 def reported_metrics(family: str, *, evaluated: bool, mixture: bool, threshold: bool, r1: bool = False) -> set[str]:
     """The metric keys a trainer reports for data of `family`: its own statistics, sigma statistics for a

@@ -92,7 +92,7 @@ def test_smoke_study_end_to_end(local_ray, study_env: Path) -> None:
 
     assert not outcome.interrupted and study_dir == study_env / "studies" / "smoke"
     assert {p.name for p in study_dir.iterdir()} == {"study.yaml", "optuna.journal", "real_reference.json", "search",
-                                                     "confirm", "comparison.png", "curves.png", BEST_MARKER}
+                                                     "confirm", "report", BEST_MARKER}
     assert records == trial_records(study_dir, spec)
 
     # --- the search: trials_per_cell trials per cell, each one whole seed group
@@ -135,15 +135,17 @@ def test_smoke_study_end_to_end(local_ray, study_env: Path) -> None:
     parent, children = _runs(uri, "smoke")
     client = MlflowClient(uri)
     assert parent.info.status == "FINISHED" and parent.data.params["run.data.dataset"] == spec.data["dataset"]
-    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["smoke.yaml", "summary"]
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["report", "smoke.yaml", "summary"]
     summary = [a.path for a in client.list_artifacts(parent.info.run_id, "summary")]
-    assert summary == ["summary/comparison.png", "summary/curves.png", "summary/real_reference.json",
-                       "summary/results.txt"]
+    assert summary == ["summary/real_reference.json", "summary/results.txt"]
+    report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/report.html", "report/comparison.png", "report/curves.png"} <= report
+    assert report == {f"report/{p.name}" for p in (study_dir / "report").iterdir()}
     real = json.loads((study_dir / "real_reference.json").read_text())
     assert real == outcome.real and set(real) == {"toy-unimodal"} and 0 < real["toy-unimodal"]["coverage"] <= 1
     assert {k: v for k, v in parent.data.metrics.items() if k.startswith("real.")} == {
         f"real.toy-unimodal.{k}": pytest.approx(v) for k, v in real["toy-unimodal"].items()}
-    assert (study_dir / "comparison.png").stat().st_size > 10_000
+    assert (study_dir / "report" / "comparison.png").stat().st_size > 10_000
 
     assert sorted(r.data.tags[TAG_TRIAL] for r in children) == sorted(r.trial_id for r in records)
     by_trial = {r.trial_id: r for r in records}
@@ -337,8 +339,8 @@ def test_multi_objective_study_finds_pareto_fronts(local_ray, study_env: Path) -
     search_runs = [r for r in children if r.data.tags["phase"] == "search"]
     assert all(r.data.tags[TAG_PARETO] == ("true" if r.data.tags[TAG_TRIAL] in front_ids else "false")
                for r in search_runs)
-    summary = [a.path for a in MlflowClient(uri).list_artifacts(parent.info.run_id, "summary")]
-    assert "summary/pareto.png" in summary
+    report = [a.path for a in MlflowClient(uri).list_artifacts(parent.info.run_id, "report")]
+    assert "report/pareto.png" in report
 
 
 @pytest.mark.slow

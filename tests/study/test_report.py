@@ -1,189 +1,190 @@
-"""The study figures: what they plot, read back from the figures' own data.
-
-comparison.png shows per cell the confirmed best configuration's mean over its fresh seeds with its 95%
-bootstrap interval and one point per seed (never the baseline's), falls back to the best search group
-where a cell (or the whole study) has no confirmation, and draws the real held-out data's score as a
-reference line; curves.png has one panel per cell and one line per search trial; pareto.png is written
-for multi-objective studies only.
-"""
+"""The limited-data report of a small real study (digits, per_class x {gan, deligan}, searched and confirmed):
+its tables read back against the MLflow runs, its answer built from those numbers, opened in a real
+browser, and `python -m study.report` as a user runs it."""
 
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from matplotlib.collections import PathCollection
-from PIL import Image
+import ray
+from mlflow.tracking import MlflowClient
+from scipy import stats
 
-from study.report import comparison_figure, curves_figure, pareto_figure, save_study_figures
-from study.results import TrialRecord, pareto_records
+from deligan_core.metrics.cache import CACHE_ENV
+from study.launch import StudyOutcome, run_study
+from study.report import REPORT_DIR, REPORT_NAME, main
 from study.spec import load_spec
-from study.stats import bootstrap_interval
+from study.tracking import TAG_ROLE
+from tests.browser import open_page
 from tests.study.conftest import study_file
 
-GAN10, GAN50, DELI10, DELI50 = ("per_class=10,model=gan", "per_class=50,model=gan",
-                                "per_class=10,model=deligan", "per_class=50,model=deligan")
+pytestmark = pytest.mark.slow
+CELLS = ["per_class=10,model=gan", "per_class=10,model=deligan", "per_class=30,model=gan",
+         "per_class=30,model=deligan"]
 
 
-def _search(n: int, cell: str, seeds: dict[int, float] | None, outcome: str = "complete",
-            params: dict | None = None, **extra: float) -> TrialRecord:
-    """A search trial of a seed group: `seeds` maps seed index -> coverage; the record holds their mean."""
-    values = {} if seeds is None else {"coverage": sum(seeds.values()) / len(seeds), **extra}
-    last = values.get("coverage", 0.0)
-    return TrialRecord(trial_id=f"s{n}", phase="search", role="search", cell=cell,
-                       seeds=tuple(seeds or (0, 1)), params=params or {"lr_g": n}, status="TERMINATED",
-                       outcome=outcome, values=values,
-                       seed_values={k: {"coverage": v} for k, v in (seeds or {}).items()},
-                       step=60 if outcome == "complete" else 20, checkpoint=None,
-                       history={"complete": ((20, 0.1), (40, 0.2), (60, last)), "pruned": ((20, 0.1),)}.get(outcome, ()))
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[StudyOutcome, Path]:
+    """A small real image study, run once for the module in its own directory: (outcome, directory)."""
+    directory = tmp_path_factory.mktemp("report-study")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_AUTH_MODE", "disabled")
+        mp.setenv(CACHE_ENV, str(directory / "cache"))
+        mp.chdir(directory)
+        path = study_file(directory, name="report", objective={"metric": "kid", "mode": "min"},
+                          data={"dataset": "digits"}, model={"model": "deligan", "components": 4},
+                          train={"steps": 40, "eval_every": 20, "eval_samples": 200},
+                          grid={"per_class": [10, 30], "model": ["gan", "deligan"]},
+                          search={"lr_g": {"float": [1.0e-4, 1.0e-3], "log": True}},
+                          trials_per_cell=1, seeds=1, confirm={"seeds": 3, "eval_samples": 200},
+                          scheduler={"type": "fifo"})
+        ray.init(address="local", num_cpus=2, include_dashboard=False)
+        try:
+            outcome = run_study(load_spec(path))
+        finally:
+            ray.shutdown()
+    return outcome, directory
 
 
-def _confirm(n: int, cell: str, seed: int, value: float, role: str = "best",
-             params: dict | None = None) -> TrialRecord:
-    """A confirmation trial: one fresh seed index (>= 1000), scored at its end."""
-    return TrialRecord(trial_id=f"c{n}", phase="confirm", role=role, cell=cell, seeds=(seed,),
-                       params=params or {"lr_g": 1}, status="TERMINATED", outcome="complete",
-                       values={"coverage": value, "is_final": 1.0}, seed_values={seed: {"coverage": value}},
-                       step=60, checkpoint=f"/nowhere/c{n}", history=((20, 0.1), (40, 0.2), (60, value)))
+class _Rows(HTMLParser):
+    """The data-* attributes of every table row and cell, by table id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[dict]] = {}
+        self._table: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attrs = dict(attrs)
+        if tag == "table":
+            self._table = attrs.get("id")
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append({"row": attrs, "cells": []})
+        elif tag == "td" and self._table and "data-metric" in attrs:
+            self.tables[self._table][-1]["cells"].append(attrs)
 
 
-@pytest.fixture
-def spec(tmp_path: Path):
-    return load_spec(study_file(tmp_path, grid={"per_class": [10, 50], "model": ["gan", "deligan"]}))
+def _tables(html: str) -> dict[str, list[dict]]:
+    parser = _Rows()
+    parser.feed(html)
+    return parser.tables
 
 
-@pytest.fixture
-def search_records() -> list[TrialRecord]:
-    return [
-        _search(0, GAN10, {0: 0.1, 1: 0.3}), _search(1, GAN10, {0: 0.3, 1: 0.5}),  # best group: mean 0.4
-        _search(2, GAN50, {0: 0.5, 1: 0.5}), _search(3, GAN50, {0: 0.9, 1: 0.9}, outcome="pruned"),
-        _search(4, DELI10, {0: 0.5, 1: 0.7}), _search(5, DELI10, None, outcome="fail"),
-        _search(6, DELI50, {0: 0.8, 1: 0.6}),
-    ]
+def _runs(directory: Path) -> tuple[MlflowClient, object, list]:
+    client = MlflowClient(f"sqlite:///{directory / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("report").experiment_id
+    runs = client.search_runs([experiment], max_results=1000)
+    (parent,) = [r for r in runs if r.data.tags[TAG_ROLE] == "study"]
+    return client, parent, [r for r in runs if r.data.tags[TAG_ROLE] == "trial"]
 
 
-CONFIRMED = {GAN10: [0.30, 0.42, 0.48], GAN50: [0.61, 0.55, 0.70], DELI50: [0.80, 0.86, 0.83]}
+def test_the_tables_hold_the_numbers_of_the_mlflow_runs(study) -> None:
+    outcome, directory = study
+    html = (Path(outcome.study_dir) / REPORT_DIR / REPORT_NAME).read_text()
+    tables = _tables(html)
+    client, parent, runs = _runs(directory)
+    confirm = [r for r in runs if r.data.tags["phase"] == "confirm" and r.data.tags["outcome"] == "complete"]
+
+    rows = [t for t in tables["confirmed-table"] if "data-cell" in t["row"]]
+    assert sorted(t["row"]["data-cell"] for t in rows) == sorted(CELLS)  # one best per cell: no baseline
+    checked = 0
+    for t in rows:
+        mine = [r for r in confirm if r.data.tags["cell"] == t["row"]["data-cell"]
+                and r.data.tags["role"] == t["row"]["data-role"]]
+        assert len(mine) == 3
+        for cell in t["cells"]:
+            values = [r.data.metrics[cell["data-metric"]] for r in mine if cell["data-metric"] in r.data.metrics]
+            if "data-mean" in cell:
+                assert float(cell["data-mean"]) == pytest.approx(sum(values) / len(values), rel=1e-9)
+                checked += 1
+            else:
+                assert not values
+    assert checked >= 4 * 7  # kid, is, m_is, classes, fid, coverage, memorisation in every cell
+
+    (real,) = [t for t in tables["confirmed-table"] if "data-reference" in t["row"]]
+    for cell in real["cells"]:
+        if "data-mean" in cell:
+            key = f"real.digits.{cell['data-metric']}"
+            assert float(cell["data-mean"]) == pytest.approx(parent.data.metrics[key], rel=1e-9)
+
+    by_seed = {(r.data.tags["cell"], r.data.tags["seeds"]): r for r in confirm}
+    comparisons = [t["row"] for t in tables["comparison-table"] if "data-cell" in t["row"]]
+    assert {(c["data-cell"], c["data-reference"]) for c in comparisons} == {
+        ("per_class=10,model=deligan", "per_class=10,model=gan"),
+        ("per_class=30,model=deligan", "per_class=30,model=gan")}
+    for c in comparisons:
+        seeds = sorted(s for cell, s in by_seed if cell == c["data-cell"])
+        a = [by_seed[c["data-cell"], s].data.metrics[c["data-metric"]] for s in seeds]
+        b = [by_seed[c["data-reference"], s].data.metrics[c["data-metric"]] for s in seeds]
+        differences = [x - y for x, y in zip(a, b)]
+        assert float(c["data-difference"]) == pytest.approx(sum(differences) / 3, rel=1e-9, abs=1e-12)
+        p = float(c["data-p"])
+        if len(set(differences)) > 1:
+            assert p == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-9)
+        assert p <= float(c["data-p-holm"]) <= min(1.0, 2 * p) + 1e-12  # Holm over the two cells
+
+    search = {r.data.tags["deligan.trial_id"]: r for r in runs if r.data.tags["phase"] == "search"}
+    trials = [t["row"] for t in tables["trials-table"] if "data-trial-id" in t["row"]]
+    assert sorted(t["data-trial-id"] for t in trials) == sorted(search)
+    for t in trials:
+        assert float(t["data-value"]) == pytest.approx(search[t["data-trial-id"]].data.metrics["kid"], rel=1e-9)
+        assert t["data-outcome"] == search[t["data-trial-id"]].data.tags["outcome"]
 
 
-@pytest.fixture
-def records(search_records) -> list[TrialRecord]:
-    """Search records, plus a confirmation of every cell but per_class=10,model=deligan (best on three fresh
-    seeds; gan at 10 also has a baseline that scored lower, which the figure must leave out)."""
-    out, n = list(search_records), 0
-    for cell, values in CONFIRMED.items():
-        for k, value in enumerate(values):
-            out.append(_confirm(n := n + 1, cell, 1000 + k, value))
-    out += [_confirm(n := n + 1, GAN10, 1000 + k, v, role="baseline", params={"lr_g": 0}) for k, v in
-            enumerate([0.05, 0.06, 0.04])]
-    return out
+def test_the_answer_is_computed_from_the_confirmed_numbers(study) -> None:
+    outcome, directory = study
+    html = (Path(outcome.study_dir) / REPORT_DIR / REPORT_NAME).read_text()
+    _, parent, runs = _runs(directory)
+    answer = html.split('<section id="answer"', 1)[1].split("</section>", 1)[0]
+    assert 'id="partial"' not in html  # a finished study
+    for size in (10, 30):  # one sentence per data size: its DeLiGAN mean against its GAN mean, on KID
+        means = {}
+        for model in ("deligan", "gan"):
+            values = [r.data.metrics["kid"] for r in runs if r.data.tags["phase"] == "confirm"
+                      and r.data.tags["cell"] == f"per_class={size},model={model}"]
+            means[model] = f"{sum(values) / len(values):.3g}"
+        sentence = re.search(rf"At per_class={size}[,:][^.]*?(\S+) against (\S+),", answer)
+        assert sentence and sentence.groups() == (means["deligan"], means["gan"]), answer
+    assert "real held-out images of digits score kid = " in answer
+    # the parent run carries the report and describes the study with its answer
+    files = {a.path for a in MlflowClient(f"sqlite:///{directory / 'mlflow.db'}").list_artifacts(
+        parent.info.run_id, REPORT_DIR)}
+    assert {f"{REPORT_DIR}/{REPORT_NAME}", f"{REPORT_DIR}/limited_data.png", f"{REPORT_DIR}/sigma.png",
+            f"{REPORT_DIR}/samples_per_class=10.png", f"{REPORT_DIR}/samples_per_class=30.png"} <= files
 
 
-def _lines(axes) -> dict[str, list[list[float]]]:
-    return {line.get_label(): line.get_xydata().tolist() for line in axes.lines
-            if not line.get_label().startswith("_")}  # matplotlib names unlabelled artists "_child..."
+def test_the_page_loads_in_a_browser_without_errors_or_missing_images(study, browser, tmp_path: Path) -> None:
+    outcome, _ = study
+    html = Path(outcome.study_dir) / REPORT_DIR / REPORT_NAME
+    page, log = open_page(browser, html.as_uri())
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.reload()
+    page.wait_for_load_state("load")
+    images = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth, i.alt])")
+    assert len(images) >= 10 and all(done and width > 100 for done, width, _ in images), images
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests  # self-contained
+    for section in ("answer", "confirmed", "curves", "search", "sigma", "samples"):
+        assert page.locator(f"section#{section}").is_visible()
+    page.screenshot(path=tmp_path / "report.png", full_page=True)
+    assert (tmp_path / "report.png").stat().st_size > 50_000
+    assert log.console_errors == [] and log.failed_requests == []
+    page.close()
 
 
-def _points(axes) -> list[tuple[float, float]]:
-    """The seed points (scatter offsets), sorted."""
-    return sorted((round(float(x), 6), round(float(y), 6)) for c in axes.collections
-                  if isinstance(c, PathCollection) for x, y in c.get_offsets())
-
-
-def _bar(container) -> tuple[float, float, float]:
-    """(mean, low, high) of one error bar."""
-    data_line, _, (bar_lines,) = container.lines
-    (_, (mean,)) = data_line.get_data()
-    (_, low), (_, high) = bar_lines.get_segments()[0]
-    return float(mean), float(low), float(high)
-
-
-def test_comparison_plots_confirmed_means_with_95_intervals_and_seed_points(spec, records) -> None:
-    axes = comparison_figure(records, spec, real={"toy-unimodal": {"coverage": 0.99}}).axes[0]
-    means = {cell: sum(v) / len(v) for cell, v in CONFIRMED.items()}
-    lines = _lines(axes)
-    # deligan at 10 has no confirmation: its point is the best complete search group (0.5, 0.7: mean 0.6)
-    assert lines == {"model=gan": [[10, pytest.approx(means[GAN10])], [50, pytest.approx(means[GAN50])]],
-                     "model=deligan": [[10, pytest.approx(0.6)], [50, pytest.approx(means[DELI50])]],
-                     "real held-out data": [[0, 0.99], [1, 0.99]]}
-    assert axes.get_xlabel() == "per_class" and axes.get_ylabel() == "coverage (max)"
-    assert "confirmed on fresh seeds" in axes.get_title()
-
-    # an error bar per confirmed cell (none for the fallback cell): the 95% bootstrap interval of the mean
-    got = sorted(tuple(round(v, 6) for v in _bar(c)) for c in axes.containers)
-    intervals = [bootstrap_interval(v) for v in CONFIRMED.values()]
-    assert all(i.low < i.mean < i.high for i in intervals)
-    assert got == sorted((round(i.mean, 6), round(i.low, 6), round(i.high, 6)) for i in intervals)
-
-    # every confirmed seed is a point; the fallback cell shows its best group's seeds; no baseline seed
-    want_points = sorted([(10.0, v) for v in CONFIRMED[GAN10]] + [(50.0, v) for v in CONFIRMED[GAN50]]
-                         + [(50.0, v) for v in CONFIRMED[DELI50]] + [(10.0, 0.5), (10.0, 0.7)])
-    assert _points(axes) == [(x, round(y, 6)) for x, y in want_points]
-    assert not {0.04, 0.05, 0.06} & {y for _, y in _points(axes)}
-
-
-def test_comparison_falls_back_to_the_search_best_without_confirmation(spec, search_records) -> None:
-    axes = comparison_figure(search_records, spec).axes[0]
-    assert _lines(axes) == {"model=gan": [[10, pytest.approx(0.4)], [50, pytest.approx(0.5)]],
-                            "model=deligan": [[10, pytest.approx(0.6)], [50, pytest.approx(0.7)]]}
-    assert not axes.containers  # no interval without confirmation seeds
-    # the seeds of each cell's best complete group (the pruned 0.9 group is not a candidate)
-    assert _points(axes) == sorted([(10.0, 0.3), (10.0, 0.5), (50.0, 0.5), (50.0, 0.5), (10.0, 0.5), (10.0, 0.7),
-                                    (50.0, 0.8), (50.0, 0.6)])
-    assert "search: best seed-group mean" in axes.get_title()
-    assert not [line for line in axes.lines if line.get_label().startswith("real")]  # no reference given
-
-
-def test_comparison_draws_the_real_data_reference_line(spec, records) -> None:
-    axes = comparison_figure(records, spec, real={"toy-unimodal": {"coverage": 0.97, "precision": 0.5}}).axes[0]
-    (line,) = [line for line in axes.lines if line.get_label() == "real held-out data"]
-    assert list(line.get_ydata()) == [0.97, 0.97] and line.get_linestyle() == "--"
-    assert "real held-out data" in [t.get_text() for t in axes.get_legend().get_texts()]
-    # a reference without the plotted metric draws nothing; two data sets are named each
-    axes = comparison_figure(records, spec, real={"toy-unimodal": {"precision": 0.5}}).axes[0]
-    assert not [line for line in axes.lines if line.get_label().startswith("real")]
-    axes = comparison_figure(records, spec, real={"a": {"coverage": 0.9}, "b": {"coverage": 0.8}}).axes[0]
-    assert {line.get_label(): line.get_ydata()[0] for line in axes.lines
-            if line.get_label().startswith("real")} == {"real held-out a": 0.9, "real held-out b": 0.8}
-
-
-def test_curves_have_one_panel_per_cell_and_one_line_per_search_trial(spec, records) -> None:
-    panels = [a for a in curves_figure(records, spec).axes if a.get_visible()]
-    assert [p.get_title() for p in panels] == [c.key for c in spec.cells()]
-    # confirmation trials are not search curves; the failed trial has no history
-    assert [len(p.lines) for p in panels] == [2, 1, 2, 1]
-    (pruned,) = [line for line in panels[2].lines if line.get_linestyle() == "--"]  # gan at 50: the pruned one
-    assert pruned.get_xydata().tolist() == [[20, 0.1]]
-
-
-def test_figures_are_written_as_png_and_pareto_only_for_several_objectives(spec, records, tmp_path: Path) -> None:
-    paths = save_study_figures(records, spec, tmp_path / "out", real={"toy-unimodal": {"coverage": 0.99}})
-    assert [p.name for p in paths] == ["comparison.png", "curves.png"]
-    assert not (tmp_path / "out" / "pareto.png").exists()
-    for path in paths:
-        with Image.open(path) as image:
-            assert image.format == "PNG" and image.width > 400
-
-    multi = load_spec(study_file(tmp_path, filename="multi.yaml", grid={"model": ["gan", "deligan"]},
-                                 scheduler={"type": "fifo"},
-                                 objective=[{"metric": "coverage", "mode": "max"},
-                                            {"metric": "high_quality", "mode": "max"}]))
-    trials = [_search(0, "model=gan", {0: 0.2, 1: 0.4}, high_quality=0.9),  # front
-              _search(1, "model=gan", {0: 0.5, 1: 0.5}, high_quality=0.7),  # front
-              _search(2, "model=gan", {0: 0.2, 1: 0.2}, high_quality=0.6),  # dominated by both
-              _search(3, "model=deligan", {0: 0.1, 1: 0.1}, high_quality=0.5)]
-    paths = save_study_figures(trials, multi, tmp_path / "multi")
-    assert [p.name for p in paths] == ["comparison.png", "curves.png", "pareto.png"]
-    with Image.open(tmp_path / "multi" / "pareto.png") as image:
-        assert image.format == "PNG" and image.width > 400
-    gan_panel = pareto_figure(trials, multi).axes[0]
-    assert gan_panel.get_title() == "model=gan"
-    (front,) = [line for line in gan_panel.lines if line.get_label() == "Pareto front"]
-    assert front.get_xydata().tolist() == [[pytest.approx(0.3), 0.9], [pytest.approx(0.5), 0.7]]
-    assert [r.trial_id for r in pareto_records(trials, multi, "model=gan")] == ["s0", "s1"]
-
-
-def test_a_grid_without_numbers_places_the_cells_side_by_side(tmp_path: Path) -> None:
-    spec = load_spec(study_file(tmp_path))  # grid: model [gan, deligan]
-    records = [_search(0, "model=gan", {0: 0.3, 1: 0.3}), _search(1, "model=deligan", {0: 0.7, 1: 0.7})]
-    axes = comparison_figure(records, spec).axes[0]
-    assert [t.get_text() for t in axes.get_xticklabels()] == ["model=gan", "model=deligan"]
+def test_the_command_line_writes_the_report_of_a_study_by_name(study, tmp_path: Path, capsys,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome, directory = study
+    monkeypatch.chdir(directory)
+    assert main(["report", "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert f"report: {tmp_path / 'out' / REPORT_NAME}" in printed and "At per_class=10" in printed
+    assert "logged to the MLflow run of the study" in printed
+    assert (tmp_path / "out" / REPORT_NAME).stat().st_size > 100_000
+    assert main(["nope"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "nope: no study there" in error and "['report']" in error

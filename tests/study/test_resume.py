@@ -82,6 +82,9 @@ def test_sigint_during_the_search_then_resume_completes_every_trial_once(study_e
     parents, _, _ = _trial_runs(study_env, spec.name)
     assert [p.info.status for p in parents] == ["KILLED"]  # not left RUNNING
     assert not (study_dir / "confirm").exists()  # interrupted in the search: no confirmation yet
+    report = (study_dir / "report" / "report.html").read_text()  # written all the same, marked partial
+    assert f"report: {study_dir / 'report' / 'report.html'}" in output and 'id="partial"' in report
+    assert "Partial results: the study is in its search" in report and "Not confirmed yet" in report
     before = trial_records(study_dir, spec)
     assert before and {r.phase for r in before} == {"search"}
     # The step of each unfinished trial's last registered checkpoint, the same for every seed of its group
@@ -98,6 +101,7 @@ def test_sigint_during_the_search_then_resume_completes_every_trial_once(study_e
     second = _launch(path, study_env, "--resume")
     output = second.communicate(timeout=500)[0]
     assert second.returncode == 0, output[-3000:]
+    assert 'id="partial"' not in (study_dir / "report" / "report.html").read_text()  # now the whole study's
 
     records = trial_records(study_dir, spec)
     search = [r for r in records if r.phase == "search"]

@@ -1,0 +1,166 @@
+"""The study's answer in plain language, computed from its numbers: which setting wins in which cell, by how
+much, with the interval and the corrected p-value, or that the data show no detectable difference.
+
+Every sentence is built from the confirmed results and the paired comparisons (`study.results`); none is
+written by hand. A study without a confirmation yet is answered from its search, and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deligan_core.metrics import keys
+from study.protocol import BEST_ROLE, CONFIRM, SEARCH
+from study.results import (UNFINISHED, CellComparison, Confirmed, TrialRecord, best_search_record, compare_cells,
+                           confirmed_results)
+from study.spec import StudySpec
+from study.stats import significant
+
+
+@dataclass(frozen=True)
+class StudyState:
+    """How far a study got: trials still unfinished (running or interrupted) and whether it confirmed."""
+
+    search_trials: int
+    confirm_trials: int
+    unfinished: int
+    confirms: bool  # whether the study has a confirmation phase
+
+    @property
+    def finished(self) -> bool:
+        return self.unfinished == 0 and (self.confirm_trials > 0 or not self.confirms)
+
+    def describe(self) -> str:
+        """One sentence: finished, or what is partial about the results."""
+        if self.finished:
+            return f"Finished: {self.search_trials} search trials, {self.confirm_trials} confirmation runs."
+        phase = "confirmation" if self.confirm_trials else "search"
+        running = f"{self.unfinished} trials unfinished (running or interrupted)" if self.unfinished else \
+            "no confirmation run"
+        return (f"Partial results: the study is in its {phase} ({running}; {self.search_trials} search trials, "
+                f"{self.confirm_trials} confirmation runs so far). Numbers below may change.")
+
+
+def study_state(records: list[TrialRecord], spec: StudySpec) -> StudyState:
+    """Count the study's trials by phase and the unfinished ones."""
+    return StudyState(search_trials=sum(r.phase == SEARCH for r in records),
+                      confirm_trials=sum(r.phase == CONFIRM for r in records),
+                      unfinished=sum(r.outcome == UNFINISHED for r in records), confirms=spec.confirm is not None)
+
+
+def fmt(value: float) -> str:
+    """A number as the report writes it: three significant digits."""
+    return f"{value:.3g}"
+
+
+def _where(spec: StudySpec, cell: str, dimension: str | None) -> str:
+    rest = {k: v for k, v in spec.cell(cell).values.items() if k != dimension}
+    return ", ".join(f"{k}={v}" for k, v in rest.items()) or "the only cell"
+
+
+def _setting(spec: StudySpec, cell: str, dimension: str) -> str:
+    value = spec.cell(cell).values[dimension]
+    return str(value) if dimension == "model" else f"{dimension}={value}"
+
+
+def _direction(metric: str, spec: StudySpec) -> str | None:
+    for objective in spec.objectives:
+        if objective.metric == metric:
+            return objective.mode
+    return keys.better_direction(metric)
+
+
+def _is_better(difference: float, direction: str | None) -> bool | None:
+    if direction is None or difference == 0:
+        return None
+    return (difference > 0) == (direction == "max")
+
+
+def _interval(c: CellComparison) -> str:
+    d = c.comparison.difference
+    bounds = "" if d.low is None else f" [95% CI {fmt(d.low)}, {fmt(d.high)}]"
+    return f"{'+' if d.mean > 0 else ''}{fmt(d.mean)}{bounds}"
+
+
+def objective_sentence(c: CellComparison, best: dict[str, Confirmed], spec: StudySpec) -> str:
+    """One comparison on the first objective, as a sentence."""
+    dimension, _ = spec.comparison() or ("", None)
+    a, b = _setting(spec, c.cell, dimension), _setting(spec, c.reference, dimension)
+    mean_a, mean_b = (best[k].interval(c.metric) for k in (c.cell, c.reference))
+    assert mean_a is not None and mean_b is not None
+    direction = _direction(c.metric, spec)
+    label = f"{c.metric} ({'higher' if direction == 'max' else 'lower'} is better)" if direction else c.metric
+    numbers = (f"{fmt(mean_a.mean)} against {fmt(mean_b.mean)}, a difference of {_interval(c)} over "
+               f"{c.comparison.difference.n} paired seeds (Holm-corrected p = {fmt(c.comparison.p_holm)})")
+    where = _where(spec, c.cell, dimension)
+    if not significant(c.comparison.p_holm):
+        return f"At {where}: no detectable difference between {a} and {b} on {label}: {numbers}."
+    verb = "beats" if _is_better(c.comparison.difference.mean, direction) else "does worse than"
+    return f"At {where}, {a} {verb} {b} on {label}: {numbers}."
+
+
+def other_metrics_sentence(comparisons: list[CellComparison], spec: StudySpec) -> str | None:
+    """The other reported metrics that differ detectably (Holm p < 0.05), or that none does."""
+    if not comparisons:
+        return None
+    dimension, _ = spec.comparison() or ("", None)
+    found = []
+    for c in comparisons:
+        if not significant(c.comparison.p_holm):
+            continue
+        better = _is_better(c.comparison.difference.mean, _direction(c.metric, spec))
+        judged = "" if better is None else (" (better)" if better else " (worse)")
+        found.append(f"{c.metric} at {_where(spec, c.cell, dimension)}: {_setting(spec, c.cell, dimension)} "
+                     f"{_interval(c)}{judged}, p = {fmt(c.comparison.p_holm)}")
+    if not found:
+        return "No other reported metric differs detectably (Holm-corrected p < 0.05)."
+    return "Other metrics with a detectable difference (Holm-corrected p < 0.05): " + "; ".join(found) + "."
+
+
+def answer(records: list[TrialRecord], spec: StudySpec, real: dict[str, dict[str, float]] | None = None) -> list[str]:
+    """The study's answer, paragraph by paragraph (see the module docstring); `study_state` says whether it
+    is final."""
+    paragraphs: list[str] = []
+    metric = spec.objectives[0].metric
+    confirmed = confirmed_results(records, spec)
+    best = {c.cell: c for c in confirmed if c.role == BEST_ROLE}
+    if not best:
+        paragraphs.append(_search_answer(records, spec))
+        return paragraphs
+    comparisons = compare_cells(confirmed, spec)
+    primary = [c for c in comparisons if c.metric == metric]
+    if primary:
+        paragraphs.append(" ".join(objective_sentence(c, best, spec) for c in primary))
+        other = other_metrics_sentence([c for c in comparisons if c.metric != metric], spec)
+        if other:
+            paragraphs.append(other)
+    else:
+        paragraphs.append(_ranking(best, spec))
+    for dataset, scores in (real or {}).items():
+        if metric in scores:
+            paragraphs.append(f"For reference, real held-out images of {dataset} score {metric} = "
+                              f"{fmt(scores[metric])} on the same ruler.")
+    return paragraphs
+
+
+def _ranking(best: dict[str, Confirmed], spec: StudySpec) -> str:
+    objective = spec.objectives[0]
+    scored = [(c, i) for c in best.values() if (i := c.interval(objective.metric)) is not None]
+    scored.sort(key=lambda ci: ci[1].mean, reverse=objective.mode == "max")
+    parts = [f"{c.cell}: {fmt(i.mean)}" + ("" if i.low is None else f" [95% CI {fmt(i.low)}, {fmt(i.high)}]")
+             + f" (n = {i.n})" for c, i in scored]
+    return f"Confirmed {objective.metric} ({objective.mode}) per cell, best first: " + "; ".join(parts) + "."
+
+
+def _search_answer(records: list[TrialRecord], spec: StudySpec) -> str:
+    objective = spec.objectives[0]
+    parts = []
+    for cell in spec.cells():
+        found = best_search_record(records, spec, cell.key)
+        if found is not None:
+            parts.append(f"{cell.key}: {fmt(found.value(objective.metric))}")
+    if not parts:
+        return "No trial has completed yet: there is nothing to answer with."
+    return (f"Not confirmed yet: the search's best seed-group mean {objective.metric} per cell is "
+            + "; ".join(parts) + ". These are search values (the best of several tries, so optimistic); "
+            "the confirmation on fresh seeds gives the numbers to trust.")
