@@ -7,6 +7,7 @@ written by hand. A study without a confirmation yet is answered from its search,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from deligan_core.metrics import keys
@@ -49,8 +50,10 @@ def study_state(records: list[TrialRecord], spec: StudySpec) -> StudyState:
 
 
 def fmt(value: float) -> str:
-    """A number as the report writes it: three significant digits."""
-    return f"{value:.3g}"
+    """A number as the report writes it: three significant digits, and no exponent from 1,000 up
+    (12,300 rather than 1.23e+04)."""
+    rounded = float(f"{value:.3g}")
+    return f"{rounded:,.0f}" if math.isfinite(rounded) and abs(rounded) >= 1000 else f"{value:.3g}"
 
 
 def _where(spec: StudySpec, cell: str, dimension: str | None) -> str:

@@ -54,6 +54,8 @@ CAPTIONS = {
     "curves": "The objective at every evaluation of every search trial.",
     "pareto": "The Pareto front per cell on the first two objectives.",
     "sigma": "Sigma mean and min of the mixture over training, confirmed runs: a collapse shows as min near 0.",
+    "samples": "Rows of samples (one per mixture component shown), each above every sample's nearest image of "
+               "the run's own training subset (evaluation classifier's feature space): copies show as twins.",
 }
 MISSING = {"limited_data": "No confirmed results yet.", "sigma": "No confirmed run with a mixture latent.",
            "parameters": "No numeric parameter searched."}
@@ -170,7 +172,7 @@ def build_report(study_dir: str | Path, out: str | Path | None = None, *, spec: 
 
     def figure(name: str) -> Markup:
         if name in paths:
-            return _embed(paths[name], CAPTIONS.get(name, name.replace("_", " ")))
+            return _embed(paths[name], CAPTIONS["samples" if name.startswith("samples") else name])
         return Markup('<p class="note">{}</p>').format(MISSING.get(name, "")) if name in MISSING else Markup("")
 
     state = study_state(records, spec)

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from deligan_core.metrics.cache import CACHE_ENV
+from study.answer import fmt
 from study.launch import StudyOutcome, run_study
 from study.report import REPORT_DIR, REPORT_NAME, main
 from study.spec import load_spec
@@ -146,7 +147,7 @@ def test_the_answer_is_computed_from_the_confirmed_numbers(study) -> None:
         for model in ("deligan", "gan"):
             values = [r.data.metrics["kid"] for r in runs if r.data.tags["phase"] == "confirm"
                       and r.data.tags["cell"] == f"per_class={size},model={model}"]
-            means[model] = f"{sum(values) / len(values):.3g}"
+            means[model] = fmt(sum(values) / len(values))
         sentence = re.search(rf"At per_class={size}[,:][^.]*?(\S+) against (\S+),", answer)
         assert sentence and sentence.groups() == (means["deligan"], means["gan"]), answer
     assert "real held-out images of digits score kid = " in answer
