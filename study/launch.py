@@ -49,6 +49,7 @@ from study.spec import SpecError, StudySpec, load_spec
 from study.tracking import (TAG_PARETO, TrialTracker, absolute_uri, close_study_run, log_real_reference,
                             log_study_summary, open_study_run, tag_runs)
 from study.trainable import train_trial
+from study.ui import open_study_view
 
 INTERRUPTED_EXIT = 130
 REAL_NAME = "real_reference.json"  # the real held-out data's scores, in the study directory
@@ -140,6 +141,7 @@ def _run_phases(spec: StudySpec, study_dir: str, root: str, uri: str, experiment
         print(f"figures: {', '.join(str(f) for f in figures)} (also in the MLflow study run)")
     if best is not None:
         print(f"best checkpoint: {best}")
+    print(open_study_view(spec, uri, experiment))
     close_study_run(uri, parent, "KILLED" if interrupted else "FINISHED")
     return StudyOutcome(study_dir, records, interrupted, parent, best, real)
 
