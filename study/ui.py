@@ -1,22 +1,19 @@
 """The MLflow UI (3.17) opened on a study's trials, not on its GenAI overview.
 
-`mlflow ui` opens an experiment in the mode last chosen in that browser (GenAI unless changed: the
-Overview page, "No data available"). The study therefore saves a **view** of its runs in the experiment,
-MLflow's own "Views" menu of the Runs tab: an experiment tag ``mlflow.sharedViewState.<key>`` that holds
-the sort, the search filter and the table's columns, opened by ``#/experiments/<id>/runs?viewStateShareKey=
-<key>``. The view sorts the runs by the (first) objective, best first, and shows the objectives, the
-searched parameters and each trial's outcome as columns; sorted by a metric, MLflow lists child runs as
-rows of their own (it nests them under a collapsed parent only when sorted by start time), so every trial
-is visible, the parent run last. ``workflowType=machine_learning`` puts the UI in its Model training mode
-(only that link's page: the browser's saved mode is not changed). Which rows are expanded, and the
-Assistant panel the UI opens on a first visit, live in the browser's local storage only: no link sets
-them. The experiment's description (when it has none) links to the view, for whoever lands on the
-overview page.
+`mlflow ui` opens an experiment in the mode last chosen in that browser (GenAI unless changed: an empty
+traces Overview). So the study saves a view of its runs in its experiment, as the Runs tab's "Views" menu
+does: the experiment tag ``mlflow.sharedViewState.<key>`` (the sort and the table's columns), opened by
+``#/experiments/<id>/runs?viewStateShareKey=<key>``, with ``workflowType=machine_learning`` for the Model
+training mode. Sorted by a metric, MLflow lists child runs as rows of their own (it nests them under a
+collapsed parent only when sorted by start time), so every trial is a row, the parent run last. Which
+rows are expanded, and the Assistant panel opened on a first visit, live only in the browser's local
+storage: no link or tag sets them. The experiment's description (unless it has one) links to the view.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -98,4 +95,5 @@ def open_study_view(spec: StudySpec, uri: str, experiment_id: str) -> str:
     describe_experiment(uri, experiment_id, f"DeLiGAN study **{spec.name}**: its trials, best {first.metric} "
                         f"first, are in the view [{name}]({view_fragment(experiment_id, key)}) (Runs tab, Views).")
     link = runs_view_link(ui_base_url(uri), experiment_id, key)
-    return f"MLflow UI: {link}" if is_server(uri) else f"MLflow UI: {link}  (mlflow ui --backend-store-uri {uri})"
+    serve = "" if is_server(uri) else f"  (mlflow ui --backend-store-uri {shlex.quote(uri)})"
+    return f"MLflow UI: {link}{serve}"
