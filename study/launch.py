@@ -46,9 +46,10 @@ from study.results import (SPEC_NAME, UNFINISHED, TrialRecord, best_search_recor
 from study.search import FixedTrials, StudySearch, make_scheduler, optuna_storage, trial_config
 from study.space import baseline_point
 from study.spec import SpecError, StudySpec, load_spec
-from study.tracking import (TAG_PARETO, TrialTracker, absolute_uri, close_study_run, log_real_reference,
-                            log_study_summary, open_study_run, tag_runs)
+from study.tracking import (TAG_PARETO, TrialTracker, absolute_uri, close_study_run, describe_study_run,
+                            log_real_reference, log_study_summary, open_study_run, tag_runs)
 from study.trainable import train_trial
+from study.ui import open_study_view, study_view_link
 
 INTERRUPTED_EXIT = 130
 REAL_NAME = "real_reference.json"  # the real held-out data's scores, in the study directory
@@ -132,15 +133,19 @@ def _run_phases(spec: StudySpec, study_dir: str, root: str, uri: str, experiment
     records = trial_records(study_dir, spec)
     table = study_summary(records, spec, real)
     print(f"\nstudy {spec.name}: {len(records)} trials in {study_dir}\n{table}")
+    view = open_study_view(spec, uri, experiment)
     with tempfile.TemporaryDirectory() as scratch:  # a study kept at a URI: the report goes to MLflow only
-        report = build_report(study_dir, None if local else scratch, spec=spec, records=records, real=real)
+        report = build_report(study_dir, None if local else scratch, spec=spec, records=records, real=real,
+                              mlflow_link=study_view_link(spec, uri, experiment))
         log_study_summary(uri, parent, table, report.html.parent)
+    describe_study_run(uri, parent, report.description(local=local))
     best = write_best_marker(study_dir) if local else None
     print("\n" + "\n".join(report.answer))
     if local:
         print(f"report: {report.html} (also in the MLflow study run, under report/)")
     if best is not None:
         print(f"best checkpoint: {best}")
+    print(view)
     close_study_run(uri, parent, "KILLED" if interrupted else "FINISHED")
     return StudyOutcome(study_dir, records, interrupted, parent, best, real)
 

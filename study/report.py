@@ -34,7 +34,7 @@ from study.results import (SPEC_NAME, TrialRecord, compare_cells, confirmed_resu
 from study.sample_figures import sample_figures
 from study.spec import StudySpec
 from study.stats import Interval, significant
-from study.tracking import absolute_uri, find_study_run, log_report
+from study.tracking import absolute_uri, describe_study_run, find_study_run, log_report
 
 REPORT_DIR = "report"
 REPORT_NAME = "report.html"
@@ -70,6 +70,11 @@ class Report:
     figures: list[Path]
     answer: list[str]
     state: StudyState
+
+    def description(self, *, local: bool) -> str:
+        """The study run's description in MLflow (Markdown): the answer, and where the report is."""
+        where = f"`{self.html}`, and this run's artifact" if local else "this run's artifact"
+        return "\n\n".join([*self.answer, f"The report: {where} `{REPORT_DIR}/{REPORT_NAME}`."])
 
 
 def read_real_reference(study_dir: Path) -> dict[str, dict[str, float]]:
@@ -228,6 +233,7 @@ def log_to_study_run(report: Report, spec: StudySpec, study_dir: Path, uri: str)
     if run_id is None:
         return f"not logged to MLflow: {uri} holds no run of the study in {study_dir}"
     log_report(uri, run_id, report.html.parent)
+    describe_study_run(uri, run_id, report.description(local=True))
     return f"logged to the MLflow run of the study: {run_id} (under {REPORT_DIR}/)"
 
 

@@ -32,6 +32,8 @@ TAG_STUDY_DIR = "deligan.study_dir"
 TAG_ROLE = "deligan.role"  # study (the parent run) or trial
 TAG_TRIAL = "deligan.trial_id"
 TAG_PARETO = "pareto"  # "true" on the trials of a cell's Pareto front, "false" on the other search trials
+TAG_NOTE = "mlflow.note.content"  # a run's (or an experiment's) description in the MLflow UI, Markdown
+NOTE_LIMIT = 8000  # MLflow's longest run tag value
 TRIAL_TAGS = ("cell", "phase", "role", "device", "gpu_ids", "cuda_visible_devices", "gpu_memory_fraction",
               "node_ip", "node_id", "hostname")
 NOT_METRICS = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", FINAL_KEY, DIVERGED_KEY}
@@ -135,6 +137,11 @@ def tag_runs(uri: str, experiment: str, parent_run_id: str, trial_ids: list[str]
         query = f"tags.`{TAG_TRIAL}` = '{trial_id}' and tags.`mlflow.parentRunId` = '{parent_run_id}'"
         for run in client.search_runs([experiment], query):
             client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
+def describe_study_run(uri: str, run_id: str, text: str) -> None:
+    """Set the study run's description, shown atop its page in the MLflow UI (Markdown; cut at MLflow's limit)."""
+    MlflowClient(uri).set_tag(run_id, TAG_NOTE, text[:NOTE_LIMIT])
 
 
 def close_study_run(uri: str, run_id: str, status: str) -> None:

@@ -156,6 +156,10 @@ def test_the_answer_is_computed_from_the_confirmed_numbers(study) -> None:
         parent.info.run_id, REPORT_DIR)}
     assert {f"{REPORT_DIR}/{REPORT_NAME}", f"{REPORT_DIR}/limited_data.png", f"{REPORT_DIR}/sigma.png",
             f"{REPORT_DIR}/samples_per_class=10.png", f"{REPORT_DIR}/samples_per_class=30.png"} <= files
+    description = parent.data.tags["mlflow.note.content"]
+    assert description.startswith("At per_class=10") and f"`{Path(outcome.study_dir) / REPORT_DIR / REPORT_NAME}`" \
+        in description
+    assert "viewStateShareKey=deligan.report&amp;workflowType=machine_learning" in html  # the MLflow link
 
 
 def test_the_page_loads_in_a_browser_without_errors_or_missing_images(study, browser, tmp_path: Path) -> None:
