@@ -36,7 +36,7 @@ class StudyState:
         if self.finished:
             return f"Finished: {self.search_trials} search trials, {self.confirm_trials} confirmation runs."
         phase = "confirmation" if self.confirm_trials else "search"
-        running = f"{self.unfinished} trials unfinished (running or interrupted)" if self.unfinished else \
+        running = f"{self.unfinished} trials unfinished, running or interrupted" if self.unfinished else \
             "no confirmation run"
         return (f"Partial results: the study is in its {phase} ({running}; {self.search_trials} search trials, "
                 f"{self.confirm_trials} confirmation runs so far). Numbers below may change.")

@@ -82,6 +82,8 @@ def sample_figures(confirmed: list[Confirmed], spec: StudySpec) -> list[tuple[st
     """(name, figure) per data size: its confirmed best configurations side by side (see the module)."""
     x_name = numeric_dimension(spec)
     best = [c for c in confirmed if c.role == BEST_ROLE and c.checkpoints]
+    if not best:
+        return []
     sizes = sorted({spec.cell(c.cell).values[x_name] for c in best}) if x_name else [None]
     out = []
     for size in sizes:

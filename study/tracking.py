@@ -8,11 +8,18 @@ opening a second one (as Ray's MLflowLoggerCallback does after a restore). Metri
 over trainer steps (the seed group's means, and each seed's objectives), each evaluation's sample grid as
 a PNG, the final checkpoints (one per seed) as artifacts, and their storage path and SHA-256 digests (the one
 stored in each file, `checkpoint_sha256.seed<k>`, checked again by every `deligan_core.load`) as tags.
+While the tracking server cannot be reached, the trials' logging calls wait in order (`study.delivery`) and
+go out when it answers again; what is still undelivered when a phase ends (after a minute's wait) is named
+on stderr. Files to upload are copied first, since a checkpoint directory may be gone by then.
 """
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +31,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 from deligan_core.checkpoint import CHECKPOINT_NAME, CheckpointError, checkpoint_digest
 from deligan_core.config import RunConfig
 from deligan_core.resolve import resolve_config
+from study.delivery import Delivery
 from study.protocol import COMPLETE, DIVERGED_KEY, FAIL, FAILURE_KEY, FINAL_KEY, TrialConfig, trial_outcome
 from study.spec import StudySpec
 from study.trainable import SAMPLES_PREFIX, seed_dir
@@ -159,9 +167,12 @@ class TrialTracker(Callback):
         self._runs: dict[str, str] = {}
         self._logged: dict[str, tuple[float, bool]] = {}  # trial id -> (step, final) of the last logged result
         self._tags: dict[str, dict[str, str]] = {}
+        self.delivery = Delivery(f"tracking store {uri}")
+        self._spool: Path | None = None  # copies of the files to upload, until they are delivered
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_client": None, "_runs": {}, "_logged": {}, "_tags": {}}
+        return {**self.__dict__, "_client": None, "_runs": {}, "_logged": {}, "_tags": {}, "_spool": None,
+                "delivery": Delivery(f"tracking store {self.uri}")}
 
     @property
     def client(self) -> MlflowClient:
@@ -194,34 +205,56 @@ class TrialTracker(Callback):
         self._runs[trial.trial_id] = run_id
         return run_id
 
+    def _upload(self, trial, path: Path, artifact_path: str) -> None:
+        """Send a copy of `path` (the original may be gone by the time the server answers)."""
+        if self._spool is None:
+            self._spool = Path(tempfile.mkdtemp(prefix="deligan-mlflow-spool-"))
+        copy = self._spool / uuid.uuid4().hex / path.name
+        copy.parent.mkdir()
+        shutil.copyfile(path, copy)
+
+        def deliver() -> None:
+            self.client.log_artifact(self.run_id(trial), str(copy), artifact_path)
+            shutil.rmtree(copy.parent)
+
+        self.delivery.send(f"{artifact_path}/{path.name} of trial {trial.trial_id}", deliver)
+
+    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+        self.delivery.flush()  # while the server is away: retry now and then, even without new results
+
     def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
-        self.client.update_run(self.run_id(trial), status="RUNNING")
+        self.delivery.send(f"start of trial {trial.trial_id}",
+                           lambda: self.client.update_run(self.run_id(trial), status="RUNNING"))
 
     on_trial_restore = on_trial_start
 
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
+        now = int(time.time() * 1000)
+        self.delivery.send(f"metrics of trial {trial.trial_id} at step {result.get('step')}",
+                           lambda: self._log_result(trial, result, now))
+
+    def _log_result(self, trial, result: dict, now: int) -> None:
         run_id = self.run_id(trial)
         position = (result.get("step", -1), bool(result.get(FINAL_KEY)))
         if position <= self._logged.get(trial.trial_id, (-1, False)):
             return  # re-run after a restore from an earlier checkpoint: that step is logged already
-        self._logged[trial.trial_id] = position
-        now, step = int(time.time() * 1000), int(position[0])
+        step = int(position[0])
         metrics = [Metric(k, float(v), now, step)
                    for k, v in result.items()
                    if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)]
         metrics.append(Metric("final", float(position[1]), now, step))
         tags = {k: str(result[k]) for k in TRIAL_TAGS if k in result}
         new_tags = {k: v for k, v in tags.items() if self._tags.get(trial.trial_id, {}).get(k) != v}
-        self._tags.setdefault(trial.trial_id, {}).update(new_tags)
         self.client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in new_tags.items()])
+        self._logged[trial.trial_id] = position
+        self._tags.setdefault(trial.trial_id, {}).update(new_tags)
 
     def on_checkpoint(self, iteration: int, trials: list, trial, checkpoint, **info) -> None:
         with checkpoint.as_directory() as directory:
             for png in sorted(Path(directory).glob(f"{SAMPLES_PREFIX}*.png")):
-                self.client.log_artifact(self.run_id(trial), str(png), "samples")
+                self._upload(trial, png, "samples")
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        run_id = self.run_id(trial)
         result = trial.last_result or {}
         config = TrialConfig.from_dict(trial.config)
         outcome = trial_outcome(result, config.metrics)
@@ -236,18 +269,34 @@ class TrialTracker(Callback):
                     path = Path(directory) / seed_dir(index) / CHECKPOINT_NAME
                     tags[f"checkpoint_sha256.{seed_dir(index)}"] = _digest_tag(path)
                     if self.log_checkpoints and outcome == COMPLETE:
-                        self.client.log_artifact(run_id, str(path), f"checkpoint/{seed_dir(index)}")
-        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-        self.client.set_terminated(run_id, status="FAILED" if outcome == FAIL else "FINISHED")
+                        self._upload(trial, path, f"checkpoint/{seed_dir(index)}")
+        self._end(trial, tags, "FAILED" if outcome == FAIL else "FINISHED")
+
+    def _end(self, trial, tags: dict[str, str], status: str) -> None:
+        def deliver() -> None:
+            run_id = self.run_id(trial)
+            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+            self.client.set_terminated(run_id, status=status)
+
+        self.delivery.send(f"end ({status}) of trial {trial.trial_id}", deliver)
 
     def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
-        self.client.log_batch(self.run_id(trial), tags=[RunTag("retries", str(trial.run_metadata.num_failures)),
-                                                        RunTag("last_error", _error_text(trial))])
+        tags = [RunTag("retries", str(trial.run_metadata.num_failures)), RunTag("last_error", _error_text(trial))]
+        self.delivery.send(f"retry of trial {trial.trial_id}",
+                           lambda: self.client.log_batch(self.run_id(trial), tags=tags))
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
-        run_id = self.run_id(trial)
-        self.client.log_batch(run_id, tags=[RunTag("outcome", "error"), RunTag("failure", _error_text(trial))])
-        self.client.set_terminated(run_id, status="FAILED")
+        self._end(trial, {"outcome": "error", "failure": _error_text(trial)}, "FAILED")
+
+    def on_experiment_end(self, trials: list, **info) -> None:
+        lost = self.delivery.finish()
+        if lost:
+            shown = "; ".join(lost[:10]) + (f"; and {len(lost) - 10} more" if len(lost) > 10 else "")
+            print(f"MLflow: {len(lost)} logging calls could not be delivered to {self.uri} and are lost: {shown}",
+                  file=sys.stderr)
+        elif self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
+            self._spool = None
 
 
 def _digest_tag(path: Path) -> str:

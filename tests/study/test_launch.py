@@ -314,7 +314,7 @@ def test_multi_objective_study_finds_pareto_fronts(local_ray, study_env: Path) -
     records = outcome.records
     assert not outcome.interrupted and len(records) == 2 * 4
     assert all(r.outcome == "complete" for r in records)
-    assert (study_dir / "pareto.png").stat().st_size > 10_000
+    assert (study_dir / "report" / "pareto.png").stat().st_size > 10_000
 
     searcher = load_search(study_dir / "search")
     front_ids = set()

@@ -5,15 +5,8 @@ screenshot is left in the test's tmp_path (mlflow-ui.png)."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,19 +16,15 @@ from playwright.sync_api import expect
 
 from study.launch import main
 from study.ui import DEFAULT_UI
+from tests import servers
 from tests.browser import open_page
+from tests.servers import free_port
 from tests.study.conftest import study_file
 
 pytestmark = pytest.mark.slow
 
 PREFIX = "MLflow UI: "
 COVERAGE = "metrics.`coverage`"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -52,32 +41,12 @@ def printed(study_env: Path, capsys: pytest.CaptureFixture) -> tuple[str, str]:
 
 @pytest.fixture
 def served(printed: tuple[str, str], tmp_path: Path) -> Iterator[str]:
-    """The printed `mlflow ui` command, on a free port of 127.0.0.1 and one worker: the printed link, at it.
-    Stopped by its own process group."""
+    """The printed `mlflow ui` command, on a free port of 127.0.0.1 and one worker: the printed link, at it."""
     link, command = printed
-    port = _free_port()
-    args = [sys.executable, "-m", *shlex.split(command),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    log_path = tmp_path / "mlflow-ui.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                  env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # (no AI jobs)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                assert server.poll() is None, log_path.read_text()[-2000:]
-                try:
-                    urllib.request.urlopen(f"{base}/health", timeout=2)
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "mlflow ui did not come up"
-                    time.sleep(0.5)
-            assert link.startswith(DEFAULT_UI + "/#/experiments/")
-            yield base + link.removeprefix(DEFAULT_UI)
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
+    port = free_port()
+    with servers.running(shlex.split(command)[1:], port, tmp_path / "mlflow-ui.log"):
+        assert link.startswith(DEFAULT_UI + "/#/experiments/")
+        yield f"http://127.0.0.1:{port}" + link.removeprefix(DEFAULT_UI)
 
 
 def test_the_printed_link_opens_the_runs_table_of_the_trials_best_first(served: str, browser, study_env: Path,

@@ -14,7 +14,8 @@ import torch
 from deligan_core import RunConfig, Trainer, load
 from deligan_core.metrics import keys
 from study.answer import answer, study_state
-from study.sample_figures import COLUMNS, ROWS, model_panel, nearest_training_images, training_data
+from study.results import confirmed_results
+from study.sample_figures import COLUMNS, ROWS, model_panel, nearest_training_images, sample_figures, training_data
 from study.search import optuna_storage
 from study.search_figures import MIN_IMPORTANCE_TRIALS, cell_importances
 from study.spec import load_spec
@@ -75,7 +76,8 @@ def test_a_study_without_confirmation_is_answered_from_its_search_and_marked_par
                                 "per_class=10,model=gan: 0.2. These are search values")
     state = study_state(records, spec)
     assert not state.finished and state.unfinished == 1
-    assert state.describe().startswith("Partial results: the study is in its search (1 trials unfinished")
+    assert sample_figures(confirmed_results(records, spec), spec) == []  # nothing confirmed: no samples
+    assert state.describe().startswith("Partial results: the study is in its search (1 trials unfinished, running")
 
 
 def test_importances_cover_a_conditional_parameter_once_a_cell_has_enough_trials(tmp_path: Path) -> None:
