@@ -32,6 +32,7 @@ from study.protocol import DIVERGED_KEY, FAILURE_KEY, FINAL_KEY, TrialConfig, gr
 
 CRASH_ENV = "DELIGAN_STUDY_CRASH_AT_STEP"  # fault injection for tests: crash once, right after this step's report
 BARRIER_ENV = "DELIGAN_STUDY_START_BARRIER"  # for tests: "DIR:N" holds each trial until N trials have started
+NAN_ENV = "DELIGAN_STUDY_NAN_ONCE"  # fault injection for tests: "DIR": the first trial to claim DIR gets NaN weights
 SAMPLES_PREFIX = "samples_"
 
 
@@ -83,6 +84,8 @@ def train_trial(config: dict[str, Any]) -> None:
             _report(trial, trainers, {**group_result(per_seed, trial.metrics), **info, "step": end, FINAL_KEY: final})
             if end == crash_at:
                 raise InjectedCrash(f"injected crash after step {crash_at} ({CRASH_ENV})")
+            if end == ends[0] and checkpoint is None and os.environ.get(NAN_ENV):
+                _poison_once(os.environ[NAN_ENV], trainers)
         if trial.final_eval_samples is not None:
             per_seed = {index: _final_scores(trainer, trial.final_eval_samples) for index, trainer in trainers.items()}
             _report(trial, trainers, {**group_result(per_seed, trial.metrics), **info, "step": steps,
@@ -110,6 +113,20 @@ def _report(trial: TrialConfig, trainers: dict[int, Trainer], metrics: dict[str,
             trainer.save(Path(directory) / seed_dir(index) / CHECKPOINT_NAME)
         trainers[trial.seeds[0]].save_sample_grid(Path(directory) / f"{SAMPLES_PREFIX}{int(metrics['step']):07d}.png")
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def _poison_once(directory: str, trainers: dict[int, Trainer]) -> None:
+    """Test hook: the first trial to claim `directory` fills its generators' weights with NaN, so its next
+    step diverges (the trainer's own NaN check, not a simulated one, ends it)."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(Path(directory) / "claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    with torch.no_grad():
+        for trainer in trainers.values():
+            for parameter in trainer.generator.parameters():
+                parameter.fill_(math.nan)
 
 
 def _wait_at_barrier(spec: str, trial_id: str, timeout_s: float = 300) -> None:

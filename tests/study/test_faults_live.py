@@ -1,0 +1,167 @@
+"""Faults injected into a running study: trial workers killed, a divergence, the driver killed and resumed,
+the tracking server stopped and started again. Nothing finished is lost, no trial starts over after its
+first checkpoint, and MLflow ends with one finished run per trial, every evaluation logged.
+
+The study runs as a user runs it (`python -m study.launch`, then `--resume`) against a real `mlflow server`
+on 127.0.0.1; processes are found through /proc and stopped by their own process ids.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from study.results import trial_records
+from study.spec import load_spec
+from study.tracking import TAG_ROLE, TAG_TRIAL
+from study.trainable import NAN_ENV
+from tests import servers
+from tests.study.conftest import NULL, study_file
+
+pytestmark = pytest.mark.slow
+STEPS, EVERY = 2000, 200
+TRIALS = 12
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process below `root`."""
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    parents = {pid: _parent(pid) for pid in pids}
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _trial_workers(launcher: int) -> list[int]:
+    """The Ray worker processes running a trial of this launcher's study."""
+    return [pid for pid in _descendants(launcher) if _cmdline(pid).startswith("ray::ImplicitFunc")]
+
+
+def _wait(condition, what: str, launcher: subprocess.Popen, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert launcher.poll() is None, f"ended waiting for {what}:\n{launcher.communicate()[0][-3000:]}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def _trial_steps(client: MlflowClient) -> dict[str, float]:
+    """The last step each trial's run has logged."""
+    experiment = client.get_experiment_by_name("smoke")
+    if experiment is None:
+        return {}
+    return {r.data.tags[TAG_TRIAL]: r.data.metrics.get("step", 0) for r in client.search_runs(
+        [experiment.experiment_id], max_results=1000) if r.data.tags.get(TAG_ROLE) == "trial"}
+
+
+def _kill_worker(launcher: subprocess.Popen) -> int:
+    workers = _trial_workers(launcher.pid)
+    assert workers, "no trial worker to kill"
+    os.kill(workers[0], signal.SIGKILL)
+    return workers[0]
+
+
+def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_nothing(study_env: Path) -> None:
+    port = servers.free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server_args = ["server", "--backend-store-uri", f"sqlite:///{study_env / 'server.db'}",
+                   "--artifacts-destination", str(study_env / "artifacts")]
+    path = study_file(study_env, trials_per_cell=TRIALS // 2, seeds=1, confirm=NULL, scheduler={"type": "fifo"},
+                      train={"steps": STEPS, "eval_every": EVERY, "eval_samples": 200}, tracking={"uri": uri},
+                      max_failures=3)
+    env = {**os.environ, NAN_ENV: str(study_env / "nan-claim")}
+    command = [sys.executable, "-m", "study.launch", str(path)]
+    log = study_env / "server.log"
+    server = servers.start(server_args, port, log)
+    client = MlflowClient(uri)
+    first = subprocess.Popen(command, cwd=study_env, env=env, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+    second = None
+    faults = []
+    try:
+        # 1-2: a trial's worker killed twice, each time once a trial has checkpointed past its first report
+        for round_ in (1, 2):
+            _wait(lambda: sum(step >= 2 * EVERY for step in _trial_steps(client).values()) >= round_,
+                  f"trials past their second report ({round_})", first)
+            _wait(lambda: bool(_trial_workers(first.pid)), "a trial worker", first)
+            faults.append(f"worker {_kill_worker(first)} killed")
+        # 3: the tracking server away for a while, trials reporting meanwhile
+        servers.stop(server)
+        time.sleep(12)
+        server = servers.start(server_args, port, log)
+        faults.append("tracking server stopped for 12 s")
+        # 4: the driver killed mid-study (its Ray processes go with it), then resumed
+        _wait(lambda: len([s for s in _trial_steps(client).values() if s >= STEPS]) >= 4, "4 finished trials", first)
+        ray_processes = _descendants(first.pid)
+        first.kill()
+        output = first.communicate(timeout=60)[0]
+        faults.append("driver killed")
+        assert "unreachable" in output and "reachable again" in output, output[-3000:]
+        time.sleep(3)  # Ray's reaper stops the driver's own Ray node; what it leaves is stopped here by pid
+        for pid in ray_processes:
+            if "ray" in _cmdline(pid):
+                os.kill(pid, signal.SIGKILL)
+        second = subprocess.Popen([*command, "--resume"], cwd=study_env, env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        output = second.communicate(timeout=600)[0]
+        assert second.returncode == 0, output[-3000:]
+
+        # every trial has a result or a recorded failure reason: all complete but the poisoned one
+        spec = load_spec(path)
+        records = trial_records(study_env / "studies" / "smoke", spec)
+        assert len(records) == TRIALS
+        failed = [r for r in records if r.outcome != "complete"]
+        assert [r.outcome for r in failed] == ["fail"], [(r.trial_id, r.outcome) for r in records]
+        assert all(r.step == STEPS for r in records if r.outcome == "complete")
+
+        experiment = client.get_experiment_by_name("smoke").experiment_id
+        runs = client.search_runs([experiment], max_results=1000)
+        trials = {r.data.tags[TAG_TRIAL]: r for r in runs if r.data.tags.get(TAG_ROLE) == "trial"}
+        assert len(trials) == len([r for r in runs if r.data.tags.get(TAG_ROLE) == "trial"]) == TRIALS  # one each
+        assert [r.info.status for r in runs if r.info.status == "RUNNING"] == []  # parent included
+        (diverged,) = failed
+        assert trials[diverged.trial_id].data.tags["outcome"] == "diverged"
+        assert "non-finite training statistics" in trials[diverged.trial_id].data.tags["failure"]
+        restarted = 0
+        for trial_id, run in trials.items():
+            if trial_id == diverged.trial_id:
+                continue
+            assert run.info.status == "FINISHED"
+            logged = sorted(m.step for m in client.get_metric_history(run.info.run_id, "coverage"))
+            assert logged == list(range(EVERY, STEPS + 1, EVERY)), (trial_id, logged)  # every evaluation, once
+            restored = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "restored_from"),
+                                                key=lambda m: m.step)]
+            assert restored == sorted(restored), (trial_id, restored)  # never back to an earlier start
+            restarted += restored[-1] > 0
+        assert restarted >= 2, faults  # the killed trials continued from a checkpoint, not from step 0
+        print(f"faults injected: {faults + ['one NaN divergence']}; trials {TRIALS}, lost 0, left RUNNING 0, "
+              f"continued from a checkpoint {restarted}")
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+        servers.stop(server)
