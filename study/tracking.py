@@ -15,6 +15,7 @@ on stderr. Files to upload are copied first, since a checkpoint directory may be
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -44,6 +45,7 @@ TAG_NOTE = "mlflow.note.content"  # a run's (or an experiment's) description in 
 NOTE_LIMIT = 8000  # MLflow's longest run tag value
 TRIAL_TAGS = ("cell", "phase", "role", "device", "gpu_ids", "cuda_visible_devices", "gpu_memory_fraction",
               "node_ip", "node_id", "hostname")
+RESULT_FILE = "result.json"  # Tune's record of every result of a trial, one JSON object a line
 NOT_METRICS = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", FINAL_KEY, DIVERGED_KEY}
 
 
@@ -169,10 +171,11 @@ class TrialTracker(Callback):
         self._tags: dict[str, dict[str, str]] = {}
         self.delivery = Delivery(f"tracking store {uri}")
         self._spool: Path | None = None  # copies of the files to upload, until they are delivered
+        self._reconciled = False
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_client": None, "_runs": {}, "_logged": {}, "_tags": {}, "_spool": None,
-                "delivery": Delivery(f"tracking store {self.uri}")}
+                "delivery": Delivery(f"tracking store {self.uri}"), "_reconciled": False}
 
     @property
     def client(self) -> MlflowClient:
@@ -220,7 +223,30 @@ class TrialTracker(Callback):
         self.delivery.send(f"{artifact_path}/{path.name} of trial {trial.trial_id}", deliver)
 
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+        if not self._reconciled:  # first step of this driver: catch MLflow up with what Tune kept
+            self._reconciled = True
+            self._reconcile(trials)
         self.delivery.flush()  # while the server is away: retry now and then, even without new results
+
+    def _reconcile(self, trials: list) -> None:
+        """After a restore: log the results Tune kept that MLflow lacks (a driver killed while the server was
+        away lost the calls it was keeping), and end the runs of trials that ended meanwhile."""
+        for trial in trials:
+            results = Path(trial.path or "/nonexistent") / RESULT_FILE  # (no local copy: a study kept at a URI)
+            if not results.is_file():
+                continue
+            self.delivery.send(f"results of trial {trial.trial_id} kept by Tune",
+                               lambda trial=trial, results=results: self._backfill(trial, results))
+            if trial.status in ("TERMINATED", "ERROR"):
+                self._end(trial, self._outcome_tags(trial), self._end_status(trial), only_if_open=True)
+
+    def _backfill(self, trial, results: Path) -> None:
+        for line in results.read_text().splitlines():
+            try:
+                result = json.loads(line)
+            except json.JSONDecodeError:  # a last line cut short by the kill
+                continue
+            self._log_result(trial, result, int(result.get("timestamp", time.time()) * 1000))
 
     def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
         self.delivery.send(f"start of trial {trial.trial_id}",
@@ -255,26 +281,43 @@ class TrialTracker(Callback):
                 self._upload(trial, png, "samples")
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        result = trial.last_result or {}
         config = TrialConfig.from_dict(trial.config)
-        outcome = trial_outcome(result, config.metrics)
-        tags = {"outcome": "diverged" if result.get(DIVERGED_KEY) else outcome}
-        if result.get(FAILURE_KEY):
-            tags["failure"] = str(result[FAILURE_KEY])[:5000]
-        if trial.checkpoint is not None:
-            first = f"{seed_dir(config.seeds[0])}/{CHECKPOINT_NAME}"
-            tags["checkpoint_path"] = f"{trial.checkpoint.path}/{first}"
+        if self.log_checkpoints and trial.checkpoint is not None and self._outcome(trial) == COMPLETE:
             with trial.checkpoint.as_directory() as directory:
                 for index in config.seeds:  # one checkpoint per seed: checkpoint/seed<k>/checkpoint.pt
                     path = Path(directory) / seed_dir(index) / CHECKPOINT_NAME
-                    tags[f"checkpoint_sha256.{seed_dir(index)}"] = _digest_tag(path)
-                    if self.log_checkpoints and outcome == COMPLETE:
-                        self._upload(trial, path, f"checkpoint/{seed_dir(index)}")
-        self._end(trial, tags, "FAILED" if outcome == FAIL else "FINISHED")
+                    self._upload(trial, path, f"checkpoint/{seed_dir(index)}")
+        self._end(trial, self._outcome_tags(trial), self._end_status(trial))
 
-    def _end(self, trial, tags: dict[str, str], status: str) -> None:
+    @staticmethod
+    def _outcome(trial) -> str:
+        return trial_outcome(trial.last_result or {}, TrialConfig.from_dict(trial.config).metrics)
+
+    def _end_status(self, trial) -> str:
+        return "FAILED" if trial.status == "ERROR" or self._outcome(trial) == FAIL else "FINISHED"
+
+    def _outcome_tags(self, trial) -> dict[str, str]:
+        """A trial's outcome, failure reason, checkpoint path and checkpoint digests, as run tags."""
+        if trial.status == "ERROR":
+            return {"outcome": "error", "failure": _error_text(trial)}
+        result = trial.last_result or {}
+        tags = {"outcome": "diverged" if result.get(DIVERGED_KEY) else self._outcome(trial)}
+        if result.get(FAILURE_KEY):
+            tags["failure"] = str(result[FAILURE_KEY])[:5000]
+        if trial.checkpoint is not None:
+            seeds = TrialConfig.from_dict(trial.config).seeds
+            tags["checkpoint_path"] = f"{trial.checkpoint.path}/{seed_dir(seeds[0])}/{CHECKPOINT_NAME}"
+            with trial.checkpoint.as_directory() as directory:
+                for index in seeds:
+                    path = Path(directory) / seed_dir(index) / CHECKPOINT_NAME
+                    tags[f"checkpoint_sha256.{seed_dir(index)}"] = _digest_tag(path)
+        return tags
+
+    def _end(self, trial, tags: dict[str, str], status: str, *, only_if_open: bool = False) -> None:
         def deliver() -> None:
             run_id = self.run_id(trial)
+            if only_if_open and self.client.get_run(run_id).info.status != "RUNNING":
+                return
             self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
             self.client.set_terminated(run_id, status=status)
 
