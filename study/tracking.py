@@ -10,7 +10,8 @@ a PNG, the final checkpoints (one per seed) as artifacts, and their storage path
 stored in each file, `checkpoint_sha256.seed<k>`, checked again by every `deligan_core.load`) as tags.
 While the tracking server cannot be reached, the trials' logging calls wait in order (`study.delivery`) and
 go out when it answers again; what is still undelivered when a phase ends (after a minute's wait) is named
-on stderr. Files to upload are copied first, since a checkpoint directory may be gone by then.
+on stderr. Files to upload are copied first, since a checkpoint directory may be gone by then. A driver that
+restores a phase first logs the results Tune kept and MLflow lacks (those a killed driver was keeping).
 """
 
 from __future__ import annotations
