@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from deligan_core.metrics import keys
@@ -21,6 +22,18 @@ from study.protocol import BEST_ROLE, COMPLETE, CONFIRM, SEARCH
 from study.results import (Confirmed, TrialRecord, best_search_record, confirmed_results, pareto_records,
                            report_metrics)
 from study.spec import Cell, StudySpec
+
+
+def panel_grid(count: int, *, columns: int, size: tuple[float, float], **options) -> tuple[Figure, np.ndarray]:
+    """A figure of `count` panels, at most `columns` a row, each `size` inches: (figure, the rows x columns
+    panels); the cells of the grid past `count` are hidden."""
+    columns = min(columns, count)
+    rows = math.ceil(count / columns)
+    figure = Figure(figsize=(size[0] * columns, size[1] * rows), layout="constrained")
+    panels = figure.subplots(rows, columns, squeeze=False, **options)
+    for panel in panels.flat[count:]:
+        panel.set_visible(False)
+    return figure, panels
 
 
 def numeric_dimension(spec: StudySpec) -> str | None:
@@ -96,10 +109,7 @@ def _draw_cell(axes, records: list[TrialRecord], spec: StudySpec, cell: Cell, co
 def curves_figure(records: list[TrialRecord], spec: StudySpec) -> Figure:
     """The first objective over steps of every search trial, one panel per cell; pruned and failed dashed."""
     cells = spec.cells()
-    columns = min(4, len(cells))
-    rows = math.ceil(len(cells) / columns)
-    figure = Figure(figsize=(3.2 * columns, 2.6 * rows), layout="constrained")
-    panels = figure.subplots(rows, columns, squeeze=False, sharey=True)
+    figure, panels = panel_grid(len(cells), columns=4, size=(3.2, 2.6), sharey=True)
     for panel, cell in zip(panels.flat, cells):
         for record in (r for r in records if r.cell == cell.key and r.phase == SEARCH and r.history):
             style = ".-" if record.outcome == COMPLETE else ".--"  # a point: a trial stopped at its first report
@@ -107,8 +117,6 @@ def curves_figure(records: list[TrialRecord], spec: StudySpec) -> Figure:
         panel.set_title(cell.key, fontsize="small")
         panel.set_xlabel("step")
         panel.grid(alpha=0.3)
-    for panel in panels.flat[len(cells):]:
-        panel.set_visible(False)
     metric = spec.objectives[0].metric
     for panel in panels[:, 0]:
         panel.set_ylabel(metric)
@@ -121,10 +129,7 @@ def pareto_figure(records: list[TrialRecord], spec: StudySpec) -> Figure:
     """Complete search trials per cell on the first two objectives, the Pareto front joined and ringed."""
     first, second = spec.objectives[0], spec.objectives[1]
     cells = spec.cells()
-    columns = min(4, len(cells))
-    rows = math.ceil(len(cells) / columns)
-    figure = Figure(figsize=(3.4 * columns, 3.0 * rows), layout="constrained")
-    panels = figure.subplots(rows, columns, squeeze=False)
+    figure, panels = panel_grid(len(cells), columns=4, size=(3.4, 3.0))
     for panel, cell in zip(panels.flat, cells):
         done = [r for r in records if r.cell == cell.key and r.phase == SEARCH and r.outcome == COMPLETE]
         front = sorted(pareto_records(records, spec, cell.key), key=lambda r: r.value(first.metric))
@@ -136,8 +141,6 @@ def pareto_figure(records: list[TrialRecord], spec: StudySpec) -> Figure:
         panel.set_xlabel(f"{first.metric} ({first.mode})")
         panel.set_ylabel(f"{second.metric} ({second.mode})")
         panel.grid(alpha=0.3)
-    for panel in panels.flat[len(cells):]:
-        panel.set_visible(False)
     panels.flat[0].legend(fontsize="small")
     figure.suptitle(f"study {spec.name}: Pareto front per cell")
     return figure
@@ -164,10 +167,7 @@ def limited_data_figure(records: list[TrialRecord], spec: StudySpec,
     metrics = [m for m in metrics if any(c.values(m) for c in confirmed.values())]
     x_name = numeric_dimension(spec)
     cells = spec.cells()
-    columns = min(3, len(metrics))
-    rows = math.ceil(len(metrics) / columns)
-    figure = Figure(figsize=(4.2 * columns, 3.2 * rows), layout="constrained")
-    panels = figure.subplots(rows, columns, squeeze=False)
+    figure, panels = panel_grid(len(metrics), columns=3, size=(4.2, 3.2))
     for panel, metric in zip(panels.flat, metrics):
         for index, (label, members) in enumerate(_series(spec, x_name).items()):
             color = f"C{index % 10}"
@@ -191,8 +191,6 @@ def limited_data_figure(records: list[TrialRecord], spec: StudySpec,
         _data_axis(panel, spec, x_name, cells)
         panel.set_title(metric, fontsize="medium")
         panel.grid(alpha=0.3)
-    for panel in panels.flat[len(metrics):]:
-        panel.set_visible(False)
     panels.flat[0].legend(fontsize="x-small")
     figure.suptitle(f"study {spec.name}: the limited-data curves (confirmed best per cell: mean, 95% interval "
                     f"band, seeds as points; dashed: real held-out data)", fontsize="medium")

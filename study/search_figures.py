@@ -8,7 +8,6 @@ evaluator that handles conditional parameters (a parameter that only exists in s
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import optuna
 from matplotlib.figure import Figure
 from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 
+from study.figures import panel_grid
 from study.protocol import COMPLETE, PRUNED, SEARCH
 from study.results import TrialRecord
 from study.search import OPTUNA_JOURNAL, optuna_storage
@@ -109,10 +109,7 @@ def cell_importances(study_dir: str | Path, spec: StudySpec) -> dict[str, dict[s
 def importance_figure(importances: dict[str, dict[str, float] | str], spec: StudySpec) -> Figure:
     """One panel per cell: the importances as bars, or the reason there are none."""
     cells = spec.cells()
-    columns = min(4, len(cells))
-    rows = math.ceil(len(cells) / columns)
-    figure = Figure(figsize=(3.4 * columns, 2.6 * rows), layout="constrained")
-    panels = figure.subplots(rows, columns, squeeze=False)
+    figure, panels = panel_grid(len(cells), columns=4, size=(3.4, 2.6))
     for panel, cell in zip(panels.flat, cells):
         found = importances.get(cell.key, "not searched yet")
         if isinstance(found, str):
@@ -125,8 +122,6 @@ def importance_figure(importances: dict[str, dict[str, float] | str], spec: Stud
             panel.set_xlim(0, 1)
             panel.set_xlabel("importance (PED-ANOVA)")
         panel.set_title(cell.key, fontsize="small")
-    for panel in panels.flat[len(cells):]:
-        panel.set_visible(False)
     figure.suptitle(f"study {spec.name}: parameter importances per cell", fontsize="medium")
     return figure
 

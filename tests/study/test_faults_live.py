@@ -8,6 +8,7 @@ on 127.0.0.1; processes are found through /proc and stopped by their own process
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -76,6 +77,14 @@ def _trial_steps(client: MlflowClient) -> dict[str, float]:
         return {}
     return {r.data.tags[TAG_TRIAL]: r.data.metrics.get("step", 0) for r in client.search_runs(
         [experiment.experiment_id], max_results=1000) if r.data.tags.get(TAG_ROLE) == "trial"}
+
+
+def _restarts(results: Path) -> list[float]:
+    """`restored_from` at each restart of a trial, from Tune's record of its reports: a report that does not
+    follow on from the one before (its step not later, or its start point changed)."""
+    reports = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    return [b["restored_from"] for a, b in zip(reports, reports[1:])
+            if b["step"] <= a["step"] or b["restored_from"] != a["restored_from"]]
 
 
 def _launch(command: list[str], directory: Path, env: dict[str, str], output: Path) -> subprocess.Popen:
@@ -165,6 +174,9 @@ def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_no
             assert restored == sorted(restored), (trial_id, restored)  # never back to an earlier start
             restarted += restored[-1] > 0
         assert restarted >= 2, faults  # the killed trials continued from a checkpoint, not from step 0
+        for record in records:  # Tune's own record of every report, restarts included: each one restored
+            restarts = _restarts(Path(record.checkpoint).parent / "result.json")
+            assert all(restored > 0 for restored in restarts), (record.trial_id, restarts)
         print(f"faults injected: {faults + ['one NaN divergence']}; trials {TRIALS}, lost 0, left RUNNING 0, "
               f"continued from a checkpoint {restarted}")
     finally:
