@@ -97,9 +97,20 @@ def objective_sentence(c: CellComparison, best: dict[str, Confirmed], spec: Stud
                f"{c.comparison.difference.n} paired seeds (Holm-corrected p = {fmt(c.comparison.p_holm)})")
     where = _where(spec, c.cell, dimension)
     if not significant(c.comparison.p_holm):
-        return f"At {where}: no detectable difference between {a} and {b} on {label}: {numbers}."
+        return f"At {where}: no detectable difference between {a} and {b} on {label}: {numbers}{_caveat(c)}."
     verb = "beats" if _is_better(c.comparison.difference.mean, direction) else "does worse than"
     return f"At {where}, {a} {verb} {b} on {label}: {numbers}."
+
+
+def _caveat(c: CellComparison) -> str:
+    """Why a difference whose interval or uncorrected test looks clear is not called one."""
+    d = c.comparison
+    if significant(d.p_value):
+        return f"; the uncorrected paired t-test gives p = {fmt(d.p_value)}, but not after correcting for the cells"
+    if d.difference.low is not None and (d.difference.low > 0 or d.difference.high < 0):
+        return (f"; the bootstrap interval excludes 0, but it runs narrow with {d.difference.n} seeds and the "
+                f"paired t-test does not detect a difference (p = {fmt(d.p_value)})")
+    return ""
 
 
 def other_metrics_sentence(comparisons: list[CellComparison], spec: StudySpec) -> str | None:

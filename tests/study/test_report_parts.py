@@ -63,9 +63,21 @@ def test_the_answer_says_who_wins_where_and_when_the_data_show_no_difference(spe
     assert ("At per_class=10, deligan beats gan on coverage (higher is better): 0.888 against 0.387, a "
             "difference of +0.5 [95% CI 0.5, 0.5] over 4 paired seeds (Holm-corrected p = 0)") in first
     assert "At per_class=50: no detectable difference between deligan and gan on coverage" in first
+    assert first.endswith("(Holm-corrected p = 0.836).")  # an interval around 0: nothing to explain
     assert paragraphs[-1] == ("For reference, real held-out images of toy-unimodal score coverage = 0.97 on the "
                               "same ruler.")
     assert study_state(records, spec).finished
+
+
+def test_a_difference_clear_only_before_correction_or_by_its_interval_is_explained(spec) -> None:
+    gan, deligan = [0.30, 0.40, 0.50, 0.35, 0.45], [0.40, 0.40, 0.65, 0.40, 0.53]  # t = 3.04: p = 0.038 alone
+    records = _confirmed({GAN10: gan, DELI10: deligan, GAN50: gan, DELI50: deligan})  # Holm over 2: 0.076
+    first = answer(records, spec)[0]
+    assert "no detectable difference" in first and "but not after correcting for the cells" in first, first
+
+    outlier = [g + d for g, d in zip(gan, [0.3, 0.25, 0.28, -0.15, 0.3])]  # t = 2.25, p = 0.087; bootstrap > 0
+    first = answer(_confirmed({GAN10: gan, DELI10: outlier, GAN50: gan, DELI50: gan}), spec)[0]
+    assert "the bootstrap interval excludes 0, but it runs narrow with 5 seeds" in first, first
 
 
 def test_a_study_without_confirmation_is_answered_from_its_search_and_marked_partial(spec) -> None:
