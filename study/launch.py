@@ -39,9 +39,9 @@ from deligan_core.resolve import resolve_config
 from study.best import write_best_marker
 from study.gpu import gpu_fit_error
 from study.preflight import PreflightError, check_artifacts, check_own_state, preflight
-from study.report import build_report
 from study.protocol import BASELINE_ROLE, BEST_ROLE, CONFIRM, CONFIRM_SEED_BASE, SEARCH
-from study.results import (SPEC_NAME, UNFINISHED, TrialRecord, best_search_record, experiment_records,
+from study.report import build_report
+from study.results import (REAL_NAME, SPEC_NAME, UNFINISHED, TrialRecord, best_search_record, experiment_records,
                            pareto_records, phase_dirs, round_dir, study_spec, study_summary, trial_records)
 from study.search import FixedTrials, StudySearch, make_scheduler, optuna_storage, trial_config
 from study.space import baseline_point
@@ -52,7 +52,6 @@ from study.trainable import train_trial
 from study.ui import open_study_view, study_view_link
 
 INTERRUPTED_EXIT = 130
-REAL_NAME = "real_reference.json"  # the real held-out data's scores, in the study directory
 
 
 class StudyError(RuntimeError):

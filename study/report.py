@@ -29,8 +29,8 @@ from study import figures as study_figures
 from study import search_figures
 from study.answer import StudyState, answer, fmt, study_state
 from study.protocol import SEARCH
-from study.results import (SPEC_NAME, TrialRecord, compare_cells, confirmed_results, report_metrics, search_rows,
-                           study_spec, trial_records)
+from study.results import (REAL_NAME, SPEC_NAME, TrialRecord, compare_cells, confirmed_results, report_metrics,
+                           search_rows, study_spec, trial_records)
 from study.sample_figures import sample_figures
 from study.spec import StudySpec
 from study.stats import Interval, significant
@@ -38,8 +38,7 @@ from study.tracking import absolute_uri, describe_study_run, find_study_run, log
 
 REPORT_DIR = "report"
 REPORT_NAME = "report.html"
-REAL_NAME = "real_reference.json"  # the real held-out data's scores, written by the launcher
-DEFAULT_STORAGE = "studies"
+DEFAULT_STORAGE = StudySpec.model_fields["storage"].default  # where studies are kept unless told otherwise
 DPI = 110
 CAPTIONS = {
     "limited_data": "Every reported metric against the data size: confirmed best per cell, mean with its 95% "
@@ -99,8 +98,7 @@ def study_figures_of(study_dir: str | Path, records: list[TrialRecord], spec: St
     }
     note = "No confirmed model with a checkpoint yet."
     try:
-        samples = sample_figures(confirmed_results(records, spec), spec)
-        built.update({name.removesuffix(".png"): f for name, f in samples})
+        built.update(sample_figures(confirmed_results(records, spec), spec))
     except (CheckpointError, OSError, ValueError) as err:  # checkpoints or data not on this machine
         note = f"Samples not drawn: {err}"
     return {name: f for name, f in built.items() if f is not None}, note
@@ -209,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m study.report", description=__doc__.splitlines()[0])
     parser.add_argument("study", help="the study's directory, or its name under --storage")
     parser.add_argument("--out", help="where to write the report (default: STUDY_DIR/report)")
-    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="where studies are kept (default: studies)")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE,
+                        help=f"where studies are kept (default: {DEFAULT_STORAGE})")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI of the study (default: the study file's)")
     args = parser.parse_args(argv)
     try:

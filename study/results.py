@@ -24,6 +24,7 @@ from study.spec import Cell, Objective, StudySpec, load_spec
 from study.stats import Comparison, Interval, bootstrap_interval, holm, paired_comparison
 
 SPEC_NAME = "study.yaml"  # copy of the study file inside the study directory
+REAL_NAME = "real_reference.json"  # the real held-out data's scores, in the study directory
 UNFINISHED = "unfinished"
 # Metrics the confirmed-results table shows beside the objectives, by data family.
 IMAGE_REPORT = (keys.IS, keys.M_IS, keys.CLASSES_COVERED, keys.FID, keys.KID, keys.COVERAGE,

@@ -104,5 +104,5 @@ def sample_figures(confirmed: list[Confirmed], spec: StudySpec) -> list[tuple[st
                             fontsize="small")
         where = f"{x_name}={size}" if x_name else "every cell"
         figure.suptitle(f"study {spec.name}: samples of the confirmed best models at {where}", fontsize="medium")
-        out.append((f"samples_{where}.png" if x_name else "samples.png", figure))
+        out.append((f"samples_{where}" if x_name else "samples", figure))
     return out
