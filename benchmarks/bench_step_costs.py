@@ -6,6 +6,8 @@ Compared with the default DeLiGAN step (fixed 1:1 schedule, the data set's R1 we
 - the mixture layer: GAN on the same networks;
 - R1: the same step without it;
 - the official threshold schedule (5 updates a batch, each after a G-loss evaluation): cost per batch;
+- bfloat16 autocast (`train.precision: bf16`) and torch.compile (`train.compile: default`, with R1 off, the
+  only way D is compiled: compare with "r1 0");
 - evaluation: one evaluation of `--eval-samples` samples against `--eval-every` training steps, the share of
   a trial's time it takes (the shipped studies score 500 samples every 400 steps, mnist5k).
 """
@@ -48,11 +50,14 @@ def main() -> None:
         "gan": {"model": {"model": "gan"}},
         "deligan, r1 0": {"model": {"model": "deligan"}, "optim": {"r1": 0.0}},
         "deligan, threshold schedule": {"model": {"model": "deligan"}, "optim": {"schedule": "threshold"}},
+        "deligan, bf16 autocast": {"model": {"model": "deligan"}, "train": {**base["train"], "precision": "bf16"}},
+        "deligan, r1 0, compiled": {"model": {"model": "deligan"}, "optim": {"r1": 0.0},
+                                    "train": {**base["train"], "compile": "default"}},
     }
     trainers = {name: Trainer(RunConfig.from_dict({**base, **extra})) for name, extra in variants.items()}
     rates: dict[str, list[float]] = {name: [] for name in trainers}
     for trainer in trainers.values():
-        steps_per_s(trainer, 10)  # warm-up
+        steps_per_s(trainer, 10)  # warm-up (and compilation)
     for _ in range(args.rounds):
         for name, trainer in trainers.items():
             rates[name].append(steps_per_s(trainer, args.steps))

@@ -71,6 +71,8 @@ class TrainConfig:
     threads: int | None = None
     device: str = "cpu"
     diffaugment: str = ""  # comma-separated subset of AUGMENTS, "" for none
+    precision: Literal["float32", "bf16"] = "float32"  # bf16: G's and D's passes under bfloat16 autocast
+    compile: Literal["none", "default", "reduce-overhead", "max-autotune"] = "none"  # torch.compile mode
 
 
 @dataclass

@@ -2,6 +2,10 @@
 
     python -m deligan_core.train --dataset mnist5k --per-class 50 --model deligan \
         --components 50 --steps 2000 --out runs/demo
+
+``--seeds K`` trains K runs of the configuration, seed index k offsetting --seed, --data-seed and
+--eval-seed by k, into OUT/seed<k>/; they train as one batched computation (`deligan_core.SeedGroup`)
+where the configuration allows it, one after the other otherwise.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ import logging
 import sys
 import typing
 from pathlib import Path
-from typing import Any
+from contextlib import ExitStack
+from typing import Any, Callable
 
 from deligan_core.checkpoint import CHECKPOINT_NAME
 from deligan_core.cli import OneLineParser, refuse
 from deligan_core.config import ConfigError, RunConfig
 from deligan_core.data import list_datasets
 from deligan_core.resolve import resolve_config
+from deligan_core.seed_group import SeedGroup, seeded_run
 from deligan_core.trainer import EvalEvent, Trainer
 
 HELP = {
@@ -65,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="output folder (required unless --print-config)")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration (every default filled in) as JSON and exit")
+    p.add_argument("--seeds", type=int, default=1, metavar="K",
+                   help="train K seeds (seed, data seed and evaluation seed + 0..K-1) into OUT/seed<k>/")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
@@ -89,38 +97,65 @@ def main(argv: list[str] | None = None) -> int:
         if args.print_config:
             print(json.dumps(resolve_config(config_from_args(args)).to_dict(), indent=1))
             return 0
-        trainer, checkpoint = _prepare(args)
+        runs = _prepare(args)
     except (ConfigError, ValueError, FileNotFoundError, ModuleNotFoundError) as err:  # CheckpointError included
         return refuse(err, debug=args.debug)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    log = (out / "metrics.jsonl").open("a")
+    for _, checkpoint in runs:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        logs = {id(trainer): stack.enter_context((path.parent / "metrics.jsonl").open("a")) for trainer, path in runs}
+        checkpoints = {id(trainer): path for trainer, path in runs}
 
-    def on_eval(event: EvalEvent) -> None:
-        log.write(json.dumps(event.metrics) + "\n")
-        log.flush()
-        event.trainer.save(checkpoint)
+        def on_eval(event: EvalEvent) -> None:
+            log = logs[id(event.trainer)]
+            log.write(json.dumps(event.metrics) + "\n")
+            log.flush()
+            event.trainer.save(checkpoints[id(event.trainer)])
 
-    with log:
-        metrics = trainer.fit(on_eval, progress=not args.no_progress)
-    grid = trainer.save_sample_grid(out / "samples.png")
-    print(json.dumps({"checkpoint": str(checkpoint), "samples": str(grid), **metrics}, indent=1))
+        trainers = [trainer for trainer, _ in runs]
+        if len(trainers) == 1:
+            finals = [trainers[0].fit(on_eval, progress=not args.no_progress)]
+        else:
+            finals = _fit_seeds(trainers, on_eval, progress=not args.no_progress)
+    results = [{"checkpoint": str(path), "samples": str(trainer.save_sample_grid(path.parent / "samples.png")),
+                **metrics} for (trainer, path), metrics in zip(runs, finals)]
+    print(json.dumps(results[0] if len(results) == 1 else {"seeds": results}, indent=1))
     return 0
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Trainer, Path]:
-    """The trainer (restored from OUT/checkpoint.pt with --resume) and its checkpoint path, before anything
-    is written."""
+def _fit_seeds(trainers: list[Trainer], on_eval: Callable[[EvalEvent], None], *,
+               progress: bool) -> list[dict[str, float]]:
+    """The seeds as one batched group where they can be; one after the other (saying why) otherwise."""
+    try:
+        group = SeedGroup(trainers)
+    except ValueError as err:
+        print(f"training the seeds one after the other: {err}", file=sys.stderr)
+        return [trainer.fit(on_eval, progress=progress) for trainer in trainers]
+    print(f"training {len(trainers)} seeds as one batched computation", file=sys.stderr)
+    return group.fit(on_eval, progress=progress)
+
+
+def _prepare(args: argparse.Namespace) -> list[tuple[Trainer, Path]]:
+    """Each seed's trainer (restored from its checkpoint with --resume) and checkpoint path, before anything
+    is written: OUT/checkpoint.pt for one seed, OUT/seed<k>/checkpoint.pt for --seeds K."""
     if args.out is None:
         raise ValueError("--out is required (the output folder)")
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out}: exists and is not a folder")
-    checkpoint = args.out / CHECKPOINT_NAME
-    trainer = Trainer(config_from_args(args))
-    if args.resume and checkpoint.is_file():
-        trainer.restore(checkpoint)
-        print(f"resumed from {checkpoint} at step {trainer.step}", file=sys.stderr)
-    return trainer, checkpoint
+    if args.seeds < 1:
+        raise ValueError(f"--seeds {args.seeds}: must be at least 1")
+    config = config_from_args(args)
+    runs = []
+    for index in range(args.seeds):
+        folder = args.out if args.seeds == 1 else args.out / f"seed{index}"
+        checkpoint = folder / CHECKPOINT_NAME
+        seeded = RunConfig.from_dict(seeded_run(config.to_dict(), index), source="command line")
+        trainer = Trainer(seeded)
+        if args.resume and checkpoint.is_file():
+            trainer.restore(checkpoint)
+            print(f"resumed from {checkpoint} at step {trainer.step}", file=sys.stderr)
+        runs.append((trainer, checkpoint))
+    return runs
 
 
 if __name__ == "__main__":

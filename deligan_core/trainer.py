@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from deligan_core.acceleration import autocast, compiled, full_precision
 from deligan_core.augment import diff_augment
 from deligan_core.checkpoint import read_checkpoint, save_checkpoint
 from deligan_core.config import RunConfig, augment_policies
@@ -37,7 +38,8 @@ from deligan_core.schedule import THRESHOLD_RULES, UPDATES_PER_BATCH, EpochBatch
 GRID_SEED = 1234  # fixed noise for sample grids, as in pytorch/examples dcgan
 # Settings a resumed run may change: how long it runs, how it is scored, where it runs.
 RESUMABLE_CHANGES = frozenset({"train.steps", "train.eval_every", "train.eval_samples", "train.eval_seed",
-                               "train.threads", "train.device", "optim.decay_start"})
+                               "train.threads", "train.device", "train.precision", "train.compile",
+                               "optim.decay_start"})
 SATURATED_D_FAKE = 1e-3  # D wins outright when D(G(z)) stays below this for a whole evaluation window
 
 logger = logging.getLogger(__name__)
@@ -133,6 +135,11 @@ class Trainer:
         self.real = self.data.train_x.to(self.device)
         self.batches = EpochBatches(len(self.real), t.batch_size, seed=t.seed, device=self.device)
         self.rule = THRESHOLD_RULES[self.data.family]() if o.schedule == "threshold" else None
+        # The training passes: G's decode and D, compiled (D only without R1: compiled graphs have no double
+        # backward) and under autocast as train.compile and train.precision say.
+        self._decode = compiled(self.generator.decode, t.compile)
+        self._discriminate = compiled(self.discriminator, t.compile) if o.r1 == 0 else self.discriminator
+        self._autocast = autocast(self.device, t.precision)
         self.policies = augment_policies(t.diffaugment)
         if self.policies and self.real.dim() != 4:
             raise ValueError(f"train.diffaugment = {t.diffaugment!r} needs an image data set; "
@@ -151,12 +158,13 @@ class Trainer:
         return diff_augment(x, self.policies) if self.policies else x
 
     def _update_d(self, real: Tensor, noise: tuple[Tensor, Tensor]) -> None:
-        with torch.no_grad():
-            fake = self.generator.decode(*noise)
+        with torch.no_grad(), self._autocast():
+            fake = self._decode(*noise)
         gamma = self.config.optim.r1
         real = self._augment(real).requires_grad_(gamma > 0)
-        logit_real = self.discriminator(real).view(-1)
-        logit_fake = self.discriminator(self._augment(fake)).view(-1)
+        with self._autocast():
+            logit_real = full_precision(self._discriminate(real).view(-1))
+            logit_fake = full_precision(self._discriminate(self._augment(fake)).view(-1))
         loss = (F.binary_cross_entropy_with_logits(logit_real, torch.ones_like(logit_real))
                 + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
         stats = {keys.LOSS_D: loss, keys.D_REAL: torch.sigmoid(logit_real).mean(),
@@ -171,7 +179,8 @@ class Trainer:
         self._window.add(stats)
 
     def _update_g(self, noise: tuple[Tensor, Tensor]) -> None:
-        logit = self.discriminator(self._augment(self.generator.decode(*noise))).view(-1)
+        with self._autocast():
+            logit = full_precision(self._discriminate(self._augment(self._decode(*noise))).view(-1))
         adversarial = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
         penalty = self.generator.sigma_penalty()
         self.opt_g.zero_grad(set_to_none=True)

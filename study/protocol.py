@@ -9,16 +9,16 @@ the trainable, the tracker and the result readers all use the names defined here
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from deligan_core.seed_group import seeded_run
+
 SEARCH, CONFIRM = "search", "confirm"  # study phases
 SEARCH_ROLE, BEST_ROLE, BASELINE_ROLE = "search", "best", "baseline"  # confirm: which configuration
 COMPLETE, PRUNED, FAIL = "complete", "pruned", "fail"  # trial outcomes (Optuna's COMPLETE / PRUNED / FAIL)
-VARY_CHOICES = ("init", "data", "eval")  # what a seed index changes: train.seed, data.seed, train.eval_seed
 CONFIRM_SEED_BASE = 1000  # confirmation seed indices start here: never a seed the search saw
 
 # Result keys a trial adds to the trainer's metrics.
@@ -34,7 +34,8 @@ class TrialConfig:
 
     run: the nested RunConfig dict of seed index 0's base (before seed offsets); seeds: the seed indices
     trained in this trial; objectives: (metric, mode) pairs; final_eval_samples: confirmation trials
-    score this many samples once training ends (None: the last training evaluation is final).
+    score this many samples once training ends (None: the last training evaluation is final); batched: the
+    seeds train as one batched computation.
     """
 
     phase: str
@@ -46,6 +47,7 @@ class TrialConfig:
     objectives: tuple[tuple[str, str], ...]
     run: dict[str, dict[str, Any]]
     final_eval_samples: int | None = None
+    batched: bool = False  # train the seed group as one batched computation (`deligan_core.SeedGroup`)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "seeds": list(self.seeds), "vary": list(self.vary),
@@ -64,16 +66,6 @@ class TrialConfig:
     def seed_run(self, index: int) -> dict[str, dict[str, Any]]:
         """The RunConfig dict of seed index `index`: `run` with the varied seeds offset by `index`."""
         return seeded_run(self.run, index, self.vary)
-
-
-def seeded_run(run: dict[str, dict[str, Any]], index: int, vary: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """`run` with train.seed ("init"), data.seed ("data") and train.eval_seed ("eval") offset by `index`."""
-    out = copy.deepcopy(run)
-    for what, (section, key) in (("init", ("train", "seed")), ("data", ("data", "seed")),
-                                 ("eval", ("train", "eval_seed"))):
-        if what in vary:
-            out.setdefault(section, {})[key] = out[section].get(key, 0) + index
-    return out
 
 
 def seed_key(index: int, metric: str) -> str:

@@ -134,7 +134,8 @@ def trial_config(spec: StudySpec, cell: str, params: dict[str, Any], *, seeds: t
     values = {**spec.cell(cell).values, **params}
     return TrialConfig(phase=phase, role=role, cell=cell, params=dict(params), seeds=tuple(seeds),
                        vary=tuple(spec.seed_vary), objectives=tuple((o.metric, o.mode) for o in spec.objectives),
-                       run=spec.run_dict(values), final_eval_samples=final_eval_samples)
+                       run=spec.run_dict(values), final_eval_samples=final_eval_samples,
+                       batched=spec.seeds.batched)
 
 
 class FixedTrials(PickledState, Searcher):

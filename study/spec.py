@@ -48,10 +48,13 @@ class Objective(_Strict):
 class Seeds(_Strict):
     """Repeats of every configuration: `count` seed indices trained in one trial (its seed group); each index
     offsets what `vary` names: ``init`` (train.seed), ``data`` (data.seed: the subset) and ``eval``
-    (train.eval_seed: the evaluation noise)."""
+    (train.eval_seed: the evaluation noise). `batched` trains the group as one batched computation
+    (`deligan_core.SeedGroup`: the fixed schedule and single-network models only; faster where per-operation
+    overhead dominates, as on GPUs and for small networks, see docs/BENCHMARKS.md)."""
 
     count: Annotated[StrictInt, Field(ge=1)] = 1
     vary: list[Literal["init", "data", "eval"]] = ["init", "data", "eval"]
+    batched: StrictBool = False
 
 
 class Confirm(_Strict):
@@ -400,6 +403,7 @@ def _check(spec: StudySpec) -> None:
     _check_sampler(spec)
     _check_objectives(spec)
     _check_sigma_reg(spec)
+    _check_batched_seeds(spec, base)
     varied = [f"{where}.{name}" for where, params in (("grid", spec.grid), ("search", spec.search))
               for name in params if names[name] == "train.steps"]
     if varied and spec.scheduler.type == "asha":
@@ -471,6 +475,29 @@ def _check_sigma_reg(spec: StudySpec) -> None:
         raise SpecError(f"{spec.source}: search.sigma_reg.when: sigma_reg does nothing unless sigma_mode is "
                         f"'learned', and this study also runs sigma_mode {sorted(modes - {'learned'})}; add "
                         f"sigma_mode: learned to its when")
+
+
+def _check_batched_seeds(spec: StudySpec, base: RunConfig) -> None:
+    """A batched seed group needs one update schedule for all seeds, one network per generator and eager
+    passes (see `deligan_core.seed_group.check_groupable`)."""
+    if not spec.seeds.batched:
+        return
+    names = parameter_names()
+    for key, refused, why in (("optim.schedule", {"threshold"}, "chooses G or D per seed and per update"),
+                              ("model.model", {"ensemble-gan"}, "routes rows to several networks"),
+                              ("train.compile", {"default", "reduce-overhead", "max-autotune"},
+                               "compiles one run's passes")):
+        section, field = key.split(".")
+        values = {getattr(getattr(base, section), field)}
+        for where, params in (("grid", spec.grid), ("search", spec.search)):
+            for name, param in params.items():
+                if names[name] == key:
+                    values |= set(param if where == "grid" else param.choice or [])
+        if values & refused:
+            value = sorted(values & refused)[0]
+            raise SpecError(f"{spec.source}: seeds.batched = true: this study can run {key} = {value!r}, which "
+                            f"{why}, so its seeds cannot share one batched computation; set seeds.batched: false "
+                            f"or leave {value!r} out")
 
 
 def _check_search_param(spec: StudySpec, name: str, param: SearchParam) -> None:

@@ -1,8 +1,9 @@
 """The Ray Tune function trainable: one seed group of `deligan_core.Trainer` runs per trial.
 
-The seeds of the group train side by side, one evaluation window at a time; at each evaluation the trial
-reports the group's mean of every metric (and each seed's objective values) with one checkpoint directory
-(``seed<k>/checkpoint.pt`` per seed and a sample grid), so a scheduler judges the group, never one seed.
+The seeds of the group train side by side, one evaluation window at a time (one after the other, or as
+one batched computation with `seeds.batched`); at each evaluation the trial reports the group's mean of
+every metric (and each seed's objective values) with one checkpoint directory (``seed<k>/checkpoint.pt``
+per seed and a sample grid), so a scheduler judges the group, never one seed.
 A restarted trial resumes every seed from `tune.get_checkpoint()`. A confirmation trial scores
 `final_eval_samples` samples once training ends and reports that as its final result. Torch threads
 follow the trial's CPUs; a trial given GPUs trains on CUDA when CUDA exists (capped at its share of the
@@ -24,7 +25,7 @@ import ray
 import torch
 from ray import tune
 
-from deligan_core import DivergenceError, EvalEvent, RunConfig, Trainer
+from deligan_core import DivergenceError, EvalEvent, RunConfig, SeedGroup, Trainer
 from deligan_core.checkpoint import CHECKPOINT_NAME
 from deligan_core.metrics import make_evaluator
 from study.gpu import apply_memory_share
@@ -79,7 +80,7 @@ def train_trial(config: dict[str, Any]) -> None:
     ends = sorted({*range(every, steps + 1, every), steps} - {0})
     try:
         for end in (e for e in ends if e > first.step):
-            per_seed = {index: _train_until(trainer, end) for index, trainer in trainers.items()}
+            per_seed = _train_until(trainers, end, batched=trial.batched)
             final = end >= steps and trial.final_eval_samples is None
             _report(trial, trainers, {**group_result(per_seed, trial.metrics), **info, "step": end, FINAL_KEY: final})
             if end == crash_at:
@@ -95,10 +96,16 @@ def train_trial(config: dict[str, Any]) -> None:
                      DIVERGED_KEY: True, FAILURE_KEY: str(err)})
 
 
-def _train_until(trainer: Trainer, end: int) -> dict[str, float]:
-    events: list[EvalEvent] = []
-    trainer.fit(events.append, stop_at=end)
-    return events[-1].metrics
+def _train_until(trainers: dict[int, Trainer], end: int, *, batched: bool) -> dict[int, dict[str, float]]:
+    """Each seed's metrics at step `end`: the seeds trained as one batched group, or one after the other."""
+    if batched and len(trainers) > 1:
+        return dict(zip(trainers, SeedGroup(trainers.values()).fit(stop_at=end)))
+    per_seed = {}
+    for index, trainer in trainers.items():
+        events: list[EvalEvent] = []
+        trainer.fit(events.append, stop_at=end)
+        per_seed[index] = events[-1].metrics
+    return per_seed
 
 
 def _final_scores(trainer: Trainer, n: int) -> dict[str, float]:

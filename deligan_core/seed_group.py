@@ -1,0 +1,301 @@
+"""Seed groups: K trainers of one configuration trained side by side as one batched computation.
+
+The K seeds of a configuration differ only in their seeds (initialisation, data subset, evaluation noise);
+their networks have the same shapes. `SeedGroup.fit` stacks the K generators' and discriminators'
+parameters and buffers (`torch.func.stack_module_state`), runs every forward and backward pass once for all
+seeds (`torch.func.vmap` over `functional_call`) and steps one Adam per network over the stacked tensors
+(Adam is elementwise, so that is K independent Adams). Each seed keeps its own data order, noise stream and
+augmentation: they are drawn per seed, outside the batched computation, exactly as its own `Trainer` would
+draw them, so a group reproduces K separate runs up to floating-point rounding (batch norm statistics and
+minibatch discrimination stay per seed: vmap keeps them within each seed's batch).
+
+Outside `fit` the K `Trainer` objects are the whole state: `fit` reads their weights, buffers and optimiser
+states at its start and writes them back before every evaluation, so evaluation, sample grids, checkpoints
+(`Trainer.save`) and resuming (`Trainer.restore`) work per seed as for a single run.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from deligan_core.acceleration import full_precision
+from deligan_core.metrics import keys
+from deligan_core.trainer import EvalEvent, Trainer, _Window
+
+# What a seed index offsets: "init" train.seed, "data" data.seed (the subset), "eval" train.eval_seed.
+SEED_OFFSETS = {"init": ("train", "seed"), "data": ("data", "seed"), "eval": ("train", "eval_seed")}
+SEED_FIELDS = frozenset(f"{section}.{key}" for section, key in SEED_OFFSETS.values())  # may differ in a group
+_PER_SEED_BUFFERS = ("latent.next_row",)  # row-assignment positions: kept by each seed's own draws
+
+
+def seeded_run(run: dict[str, dict[str, Any]], index: int, vary: Iterable[str] = tuple(SEED_OFFSETS)
+               ) -> dict[str, dict[str, Any]]:
+    """A RunConfig dict with the seeds `vary` names (keys of `SEED_OFFSETS`) offset by `index`."""
+    out = copy.deepcopy(run)
+    for what in vary:
+        section, key = SEED_OFFSETS[what]
+        out.setdefault(section, {})[key] = out[section].get(key, 0) + index
+    return out
+
+
+class _Decoder(nn.Module):
+    """A generator's decode and sigma penalty as one forward, so `functional_call` can batch them."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, eps: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        return self.generator.decode(eps, idx), self.generator.sigma_penalty()
+
+
+def check_groupable(trainers: list[Trainer]) -> None:
+    """Raise ValueError naming the difference unless `trainers` can train as one batched group."""
+    if not trainers:
+        raise ValueError("a seed group needs at least one trainer")
+    first = trainers[0]
+    if first.rule is not None:
+        raise ValueError("optim.schedule = 'threshold' chooses G or D per seed and per update, so seeds cannot "
+                         "share one batched update; train them one by one, or use optim.schedule: fixed")
+    if first.config.train.compile != "none":
+        raise ValueError(f"train.compile = {first.config.train.compile!r} compiles one run's passes; a seed group's "
+                         "batched passes are not compiled: use train.compile: none, or train the seeds one by one")
+    if len(first.generator.nets) > 1:
+        raise ValueError(f"model.model = {first.spec.model!r} routes each row to one of several networks by its "
+                         "drawn component, which a batched computation cannot do; train its seeds one by one")
+    flat = {f"{s}.{k}": v for s, values in first.config.to_dict().items() for k, v in values.items()}
+    for trainer in trainers[1:]:
+        other = {f"{s}.{k}": v for s, values in trainer.config.to_dict().items() for k, v in values.items()}
+        diff = sorted(k for k in flat if flat[k] != other[k] and k not in SEED_FIELDS)
+        if diff:
+            raise ValueError(f"the seeds of a group may differ only in {sorted(SEED_FIELDS)}; these differ: {diff}")
+        if trainer.step != first.step or len(trainer.real) != len(first.real):
+            raise ValueError("the seeds of a group must be at the same step with training sets of the same size; "
+                             f"got steps {first.step} and {trainer.step}, sizes {len(first.real)} and "
+                             f"{len(trainer.real)}")
+
+
+class _Stacked:
+    """One network of every seed as stacked parameters, buffers and one Adam over them."""
+
+    def __init__(self, modules: list[nn.Module], optimisers: list[torch.optim.Adam]) -> None:
+        self.modules, self.optimisers = modules, optimisers
+        self.params, self.buffers = stack_module_state(modules)
+        self.template = copy.deepcopy(modules[0]).to("meta")
+        group = optimisers[0].param_groups[0]
+        self.optimiser = torch.optim.Adam(self.params.values(), lr=group["lr"], betas=group["betas"])
+        self._load_optimiser_states()
+
+    def call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], *args: Tensor,
+             randomness: str = "error") -> object:
+        """The module of every seed on its slice of `args` (each shaped K x ...)."""
+        def one(p: dict[str, Tensor], b: dict[str, Tensor], *a: Tensor) -> object:
+            return functional_call(self.template, (p, b), a)
+        return vmap(one, randomness=randomness)(params, buffers, *args)
+
+    def detached(self) -> dict[str, Tensor]:
+        return {k: v.detach() for k, v in self.params.items()}
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimiser.param_groups:
+            group["lr"] = lr
+
+    def _load_optimiser_states(self) -> None:
+        states = [[opt.state.get(p) for p in module.parameters()] for opt, module in zip(self.optimisers, self.modules)]
+        for (name, stacked), per_seed in zip(self.params.items(), zip(*states)):
+            if all(s is None for s in per_seed):
+                continue
+            if any(s is None for s in per_seed):
+                raise ValueError(f"{name}: some seeds of the group have optimiser state and others none; "
+                                 "restore all of them or none")
+            steps = {float(s["step"]) for s in per_seed}
+            if len(steps) != 1:
+                raise ValueError(f"the seeds' optimisers have taken different numbers of steps: {sorted(steps)}")
+            self.optimiser.state[stacked] = {
+                "step": per_seed[0]["step"].clone(),
+                **{k: torch.stack([s[k] for s in per_seed]) for k in ("exp_avg", "exp_avg_sq")}}
+
+    @torch.no_grad()
+    def write_back(self) -> None:
+        """Copy each seed's slice of the weights, buffers and optimiser state into its own module and Adam."""
+        for k, (module, opt) in enumerate(zip(self.modules, self.optimisers)):
+            for name, tensor in module.named_parameters():
+                tensor.copy_(self.params[name][k])
+                state = self.optimiser.state.get(self.params[name])
+                if state:
+                    opt.state[tensor] = {"step": state["step"].clone(), "exp_avg": state["exp_avg"][k].clone(),
+                                         "exp_avg_sq": state["exp_avg_sq"][k].clone()}
+            for name, tensor in module.named_buffers():
+                if not name.endswith(_PER_SEED_BUFFERS):
+                    tensor.copy_(self.buffers[name][k])
+
+
+class SeedGroup:
+    """K `Trainer`s of one configuration (see `check_groupable`) trained as one batched computation."""
+
+    def __init__(self, trainers: Iterable[Trainer]) -> None:
+        self.trainers = list(trainers)
+        check_groupable(self.trainers)
+
+    def fit(self, callback: Callable[[EvalEvent], None] | None = None, *, progress: bool = False,
+            stop_at: int | None = None) -> list[dict[str, float]]:
+        """Train every seed to ``train.steps`` (or `stop_at`), evaluating where `Trainer.fit` would; call
+        `callback` once per seed at each evaluation; return each seed's last metrics."""
+        from tqdm.auto import tqdm
+
+        first = self.trainers[0]
+        t = first.config.train
+        end = t.steps if stop_at is None else min(stop_at, t.steps)
+        metrics: list[dict[str, float]] = [{} for _ in self.trainers]
+        g = _Stacked([_Decoder(tr.generator) for tr in self.trainers], [tr.opt_g for tr in self.trainers])
+        d = _Stacked([tr.discriminator for tr in self.trainers], [tr.opt_d for tr in self.trainers])
+        window = _GroupWindow(len(self.trainers))
+        with torch.random.fork_rng(devices=first._cuda_devices()), \
+                tqdm(total=t.steps, initial=first.step, disable=not progress, unit="step",
+                     desc=f"train {len(self.trainers)} seeds") as bar:
+            while first.step < end:
+                self._train_step(g, d, window)
+                bar.update(1)
+                if first.step % t.eval_every == 0 or first.step == t.steps:
+                    metrics = self._evaluate(g, d, window, callback)
+                    bar.set_postfix({key: f"{sum(m[key] for m in metrics) / len(metrics):.3g}"
+                                     for key in (keys.LOSS_D, keys.LOSS_G, keys.IS) if key in metrics[0]})
+                    window = _GroupWindow(len(self.trainers))
+            g.write_back()
+            d.write_back()
+        return metrics
+
+    def _train_step(self, g: _Stacked, d: _Stacked, window: _GroupWindow) -> None:
+        """One batch of every seed: d_steps batched D updates, then g_steps batched G updates."""
+        first, o = self.trainers[0], self.trainers[0].config.optim
+        factor = first.lr_factor(first.step)
+        g.set_lr(o.lr_g * factor)
+        d.set_lr(o.lr_d * factor)
+        real = torch.stack([tr.real[tr.batches.next()[0]] for tr in self.trainers])
+        for _ in range(o.d_steps):
+            window.add(self._update_d(g, d, real, self._draw()))
+        for _ in range(o.g_steps):
+            window.add(self._update_g(g, d, self._draw()))
+        for tr in self.trainers:
+            tr.step += 1
+            tr.updates["d"] += o.d_steps
+            tr.updates["g"] += o.g_steps
+        window.steps += 1
+
+    def _evaluate(self, g: _Stacked, d: _Stacked, window: _GroupWindow,
+                  callback: Callable[[EvalEvent], None] | None) -> list[dict[str, float]]:
+        """Write the weights back to every seed's trainer, evaluate each and hand it to the callback."""
+        g.write_back()
+        d.write_back()
+        metrics = []
+        for k, tr in enumerate(self.trainers):
+            tr._set_rng(tr._rng)  # the global stream its own fit would hand the evaluation and the callback
+            metrics.append(tr.evaluate(window.seed(k)))
+            if callback is not None:
+                callback(EvalEvent(tr.step, metrics[-1], tr))
+        return metrics
+
+    # ---- the batched updates -----------------------------------------------------------------------
+    def _draw(self) -> tuple[Tensor, Tensor]:
+        batch = self.trainers[0].config.train.batch_size
+        draws = [tr.generator.draw(batch) for tr in self._with_streams()]
+        return torch.stack([e for e, _ in draws]), torch.stack([i for _, i in draws])
+
+    def _with_streams(self, trainers: list[Trainer] | None = None) -> Iterable[Trainer]:
+        """Each trainer in turn with its own random stream current (and kept where it stopped)."""
+        for tr in self.trainers if trainers is None else trainers:
+            tr._set_rng(tr._rng)
+            yield tr
+            tr._rng = tr._get_rng()
+
+    def _augment(self, x: Tensor) -> Tensor:
+        if not self.trainers[0].policies:
+            return x
+        return torch.stack([tr._augment(x[k]) for k, tr in enumerate(self._with_streams())])
+
+    def _d_logits(self, d: _Stacked, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        # Dropout (the 32x32 D) draws its masks from the first seed's stream: exact equality with separate
+        # runs holds for networks without dropout.
+        for _ in self._with_streams(self.trainers[:1]):
+            logits = d.call(params, d.buffers, x, randomness="different")
+        return full_precision(logits.flatten(1))
+
+    def _update_d(self, g: _Stacked, d: _Stacked, real: Tensor, noise: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        autocast = self.trainers[0]._autocast
+        with torch.no_grad(), autocast():
+            fake, _ = g.call(g.detached(), g.buffers, *noise)
+        gamma = self.trainers[0].config.optim.r1
+        real = self._augment(real).requires_grad_(gamma > 0)
+        with autocast():
+            logit_real = self._d_logits(d, d.params, real)
+            logit_fake = self._d_logits(d, d.params, self._augment(fake))
+        loss = (_bce_per_seed(logit_real, 1.0) + _bce_per_seed(logit_fake, 0.0))
+        stats = {keys.LOSS_D: loss.detach(), keys.D_REAL: torch.sigmoid(logit_real).mean(1).detach(),
+                 keys.D_FAKE: torch.sigmoid(logit_fake).mean(1).detach()}
+        total = loss.sum()
+        if gamma > 0:
+            penalty = _r1_per_seed(logit_real, real, gamma)
+            stats[keys.R1_PENALTY] = penalty.detach()
+            total = total + penalty.sum()
+        d.optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        d.optimiser.step()
+        return stats
+
+    def _update_g(self, g: _Stacked, d: _Stacked, noise: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        with self.trainers[0]._autocast():
+            fake, penalty = g.call(g.params, g.buffers, *noise)
+            logit = self._d_logits(d, d.detached(), self._augment(fake))
+        adversarial = _bce_per_seed(logit, 1.0)
+        g.optimiser.zero_grad(set_to_none=True)
+        (adversarial.sum() + penalty.sum()).backward()
+        g.optimiser.step()
+        return {keys.LOSS_G: adversarial.detach(), keys.SIGMA_PENALTY: penalty.detach()}
+
+
+def _bce_per_seed(logits: Tensor, target: float) -> Tensor:
+    """Binary cross-entropy with logits, averaged within each seed's batch (K x B -> K)."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none").mean(1)
+
+
+def _r1_per_seed(logits: Tensor, inputs: Tensor, gamma: float) -> Tensor:
+    """`r1_penalty` of every seed (K x B logits of K x B x ... inputs -> K): each seed's logits depend
+    only on its own inputs, so one gradient of the sum gives every seed's gradient."""
+    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    return gamma / 2 * grad.pow(2).flatten(2).sum(2).mean(1)
+
+
+class _GroupWindow:
+    """`trainer._Window` for K seeds at once: statistics summed as K-vectors, split per seed at evaluation."""
+
+    def __init__(self, seeds: int) -> None:
+        self.seeds = seeds
+        self.sums: dict[str, Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.d_fake_max: Tensor | None = None
+        self.started = time.perf_counter()
+        self.steps = 0
+
+    def add(self, stats: dict[str, Tensor]) -> None:
+        for k, v in stats.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+            self.counts[k] = self.counts.get(k, 0) + 1
+        if keys.D_FAKE in stats:
+            d_fake = stats[keys.D_FAKE]
+            self.d_fake_max = d_fake if self.d_fake_max is None else torch.maximum(self.d_fake_max, d_fake)
+
+    def seed(self, k: int) -> _Window:
+        """Seed `k`'s window, as its own trainer would have kept it (the speed is the group's steps/s)."""
+        window = _Window()
+        window.sums = {name: v[k] for name, v in self.sums.items()}
+        window.counts = dict(self.counts)
+        window.d_fake_max = None if self.d_fake_max is None else self.d_fake_max[k]
+        window.started, window.steps = self.started, self.steps
+        return window
