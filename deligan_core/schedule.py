@@ -40,6 +40,8 @@ class EpochBatches:
         if new_epoch:
             rounds = math.ceil(self.batch / self.size)
             order = torch.cat([torch.randperm(self.size, generator=self.generator) for _ in range(rounds)])
+            if self.device.type == "cuda":  # from pinned memory the copy does not wait for the GPU
+                order = order.pin_memory().to(self.device, non_blocking=True)
             self.order, self.position = order.to(self.device), 0
         rows = self.order[self.position : self.position + self.batch]
         self.position += self.batch

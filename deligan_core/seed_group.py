@@ -17,7 +17,6 @@ states at its start and writes them back before every evaluation, so evaluation,
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any, Callable, Iterable
 
 import torch
@@ -156,7 +155,7 @@ class SeedGroup:
         metrics: list[dict[str, float]] = [{} for _ in self.trainers]
         g = _Stacked([_Decoder(tr.generator) for tr in self.trainers], [tr.opt_g for tr in self.trainers])
         d = _Stacked([tr.discriminator for tr in self.trainers], [tr.opt_d for tr in self.trainers])
-        window = _GroupWindow(len(self.trainers))
+        window = _GroupWindow()
         with torch.random.fork_rng(devices=first._cuda_devices()), \
                 tqdm(total=t.steps, initial=first.step, disable=not progress, unit="step",
                      desc=f"train {len(self.trainers)} seeds") as bar:
@@ -167,7 +166,7 @@ class SeedGroup:
                     metrics = self._evaluate(g, d, window, callback)
                     bar.set_postfix({key: f"{sum(m[key] for m in metrics) / len(metrics):.3g}"
                                      for key in (keys.LOSS_D, keys.LOSS_G, keys.IS) if key in metrics[0]})
-                    window = _GroupWindow(len(self.trainers))
+                    window = _GroupWindow()
             g.write_back()
             d.write_back()
         return metrics
@@ -272,24 +271,8 @@ def _r1_per_seed(logits: Tensor, inputs: Tensor, gamma: float) -> Tensor:
     return gamma / 2 * grad.pow(2).flatten(2).sum(2).mean(1)
 
 
-class _GroupWindow:
-    """`trainer._Window` for K seeds at once: statistics summed as K-vectors, split per seed at evaluation."""
-
-    def __init__(self, seeds: int) -> None:
-        self.seeds = seeds
-        self.sums: dict[str, Tensor] = {}
-        self.counts: dict[str, int] = {}
-        self.d_fake_max: Tensor | None = None
-        self.started = time.perf_counter()
-        self.steps = 0
-
-    def add(self, stats: dict[str, Tensor]) -> None:
-        for k, v in stats.items():
-            self.sums[k] = self.sums[k] + v if k in self.sums else v
-            self.counts[k] = self.counts.get(k, 0) + 1
-        if keys.D_FAKE in stats:
-            d_fake = stats[keys.D_FAKE]
-            self.d_fake_max = d_fake if self.d_fake_max is None else torch.maximum(self.d_fake_max, d_fake)
+class _GroupWindow(_Window):
+    """`trainer._Window` over K seeds at once: its statistics are K-vectors, split per seed at evaluation."""
 
     def seed(self, k: int) -> _Window:
         """Seed `k`'s window, as its own trainer would have kept it (the speed is the group's steps/s)."""
