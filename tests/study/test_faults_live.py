@@ -92,11 +92,26 @@ def _launch(command: list[str], directory: Path, env: dict[str, str], output: Pa
         return subprocess.Popen(command, cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _kill_worker(launcher: subprocess.Popen) -> int:
-    workers = _trial_workers(launcher.pid)
-    assert workers, "no trial worker to kill"
-    os.kill(workers[0], signal.SIGKILL)
-    return workers[0]
+def _checkpointed_workers(launcher: subprocess.Popen, study_dir: Path) -> list[int]:
+    """Live trial workers whose running trial has reported (so checkpointed) and not finished: Tune records
+    the reporting worker's pid in each result."""
+    workers = set(_trial_workers(launcher.pid))
+    found = []
+    for results in study_dir.rglob("result.json"):
+        lines = [line for line in results.read_text().splitlines() if line.strip()]
+        if lines:
+            last = json.loads(lines[-1])
+            if last.get("pid") in workers and last["step"] < STEPS:
+                found.append(last["pid"])
+    return found
+
+
+def _kill_checkpointed_worker(launcher: subprocess.Popen, study_dir: Path) -> int:
+    """SIGKILL the worker of a trial that has a checkpoint (a fresh trial's worker would restart from 0)."""
+    _wait(lambda: bool(_checkpointed_workers(launcher, study_dir)), "a checkpointed trial's worker", launcher)
+    (pid, *_) = _checkpointed_workers(launcher, study_dir)
+    os.kill(pid, signal.SIGKILL)
+    return pid
 
 
 def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_nothing(study_env: Path) -> None:
@@ -120,8 +135,7 @@ def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_no
         # 1-2: a trial's worker killed twice, each time once a trial has checkpointed past its first report
         for past in (2 * EVERY, 5 * EVERY):  # the second kill once a trial is well past the first
             _wait(lambda: any(step >= past for step in _trial_steps(client).values()), f"a trial at {past}", first)
-            _wait(lambda: bool(_trial_workers(first.pid)), "a trial worker", first)
-            faults.append(f"worker {_kill_worker(first)} killed")
+            faults.append(f"worker {_kill_checkpointed_worker(first, study_env / 'studies' / 'smoke')} killed")
         # 3: the tracking server away for a while, trials reporting meanwhile: the driver keeps their logs
         servers.stop(server)
         time.sleep(12)
