@@ -16,8 +16,8 @@ import json
 import logging
 import sys
 import typing
-from pathlib import Path
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, Callable
 
 from deligan_core.checkpoint import CHECKPOINT_NAME

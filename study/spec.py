@@ -49,8 +49,9 @@ class Seeds(_Strict):
     """Repeats of every configuration: `count` seed indices trained in one trial (its seed group); each index
     offsets what `vary` names: ``init`` (train.seed), ``data`` (data.seed: the subset) and ``eval``
     (train.eval_seed: the evaluation noise). `batched` trains the group as one batched computation
-    (`deligan_core.SeedGroup`: the fixed schedule and single-network models only; faster where per-operation
-    overhead dominates, as on GPUs and for small networks, see docs/BENCHMARKS.md)."""
+    (`deligan_core.SeedGroup`: the fixed schedule and single-network models only; meant for GPUs, where small
+    runs are bound by kernel launches; slower than separate trials for the image networks on a 2-core CPU,
+    see docs/BENCHMARKS.md)."""
 
     count: Annotated[StrictInt, Field(ge=1)] = 1
     vary: list[Literal["init", "data", "eval"]] = ["init", "data", "eval"]
