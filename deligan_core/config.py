@@ -186,6 +186,14 @@ def _check_values(config: RunConfig, source: str) -> None:
         fail("train.diffaugment", t.diffaugment, f"allowed policies: {list(AUGMENTS)} (comma-separated)")
 
 
+def config_differences(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]], *,
+                       ignore: frozenset[str] = frozenset()) -> dict[str, tuple[Any, Any]]:
+    """The dotted keys of RunConfig dict `a` whose values differ in `b` (missing there: None), as (a, b)
+    pairs; keys in `ignore` are left out."""
+    return {f"{s}.{k}": (v, b.get(s, {}).get(k)) for s, values in a.items() for k, v in values.items()
+            if b.get(s, {}).get(k) != v and f"{s}.{k}" not in ignore}
+
+
 def augment_policies(spec: str) -> list[str]:
     """Split a DiffAugment spec such as ``"translation,cutout"`` into policy names."""
     return [p.strip() for p in spec.split(",") if p.strip()]

@@ -6,10 +6,13 @@ import torch
 from torch import Tensor
 
 
-def r1_penalty(logits: Tensor, inputs: Tensor, gamma: float) -> Tensor:
+def r1_penalty(logits: Tensor, inputs: Tensor, gamma: float, *, batch_dims: int = 1) -> Tensor:
     """R1 (Mescheder et al. 2018): gamma / 2 * mean over the batch of ||d logit_i / d x_i||^2.
 
     `inputs` must require grad and `logits` come from them; the graph is kept so the penalty trains D.
+    ``batch_dims=2`` takes K x B logits of K x B x ... inputs (K independent batches, as a seed group has)
+    and gives the K penalties: each batch's logits depend only on its own inputs, so one gradient of the sum
+    gives every batch's gradient.
     """
     (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
-    return gamma / 2 * grad.pow(2).flatten(1).sum(1).mean()
+    return gamma / 2 * grad.pow(2).flatten(batch_dims).sum(-1).mean(-1)

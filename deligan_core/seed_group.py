@@ -25,7 +25,9 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from deligan_core.acceleration import full_precision
+from deligan_core.config import config_differences
 from deligan_core.metrics import keys
+from deligan_core.penalties import r1_penalty
 from deligan_core.trainer import EvalEvent, Trainer, _Window
 
 # What a seed index offsets: "init" train.seed, "data" data.seed (the subset), "eval" train.eval_seed.
@@ -69,12 +71,11 @@ def check_groupable(trainers: list[Trainer]) -> None:
     if len(first.generator.nets) > 1:
         raise ValueError(f"model.model = {first.spec.model!r} routes each row to one of several networks by its "
                          "drawn component, which a batched computation cannot do; train its seeds one by one")
-    flat = {f"{s}.{k}": v for s, values in first.config.to_dict().items() for k, v in values.items()}
     for trainer in trainers[1:]:
-        other = {f"{s}.{k}": v for s, values in trainer.config.to_dict().items() for k, v in values.items()}
-        diff = sorted(k for k in flat if flat[k] != other[k] and k not in SEED_FIELDS)
+        diff = config_differences(first.config.to_dict(), trainer.config.to_dict(), ignore=SEED_FIELDS)
         if diff:
-            raise ValueError(f"the seeds of a group may differ only in {sorted(SEED_FIELDS)}; these differ: {diff}")
+            raise ValueError(f"the seeds of a group may differ only in {sorted(SEED_FIELDS)}; these differ: "
+                             f"{sorted(diff)}")
         if trainer.step != first.step or len(trainer.real) != len(first.real):
             raise ValueError("the seeds of a group must be at the same step with training sets of the same size; "
                              f"got steps {first.step} and {trainer.step}, sizes {len(first.real)} and "
@@ -240,7 +241,7 @@ class SeedGroup:
                  keys.D_FAKE: torch.sigmoid(logit_fake).mean(1).detach()}
         total = loss.sum()
         if gamma > 0:
-            penalty = _r1_per_seed(logit_real, real, gamma)
+            penalty = r1_penalty(logit_real, real, gamma, batch_dims=2)
             stats[keys.R1_PENALTY] = penalty.detach()
             total = total + penalty.sum()
         d.optimiser.zero_grad(set_to_none=True)
@@ -262,13 +263,6 @@ class SeedGroup:
 def _bce_per_seed(logits: Tensor, target: float) -> Tensor:
     """Binary cross-entropy with logits, averaged within each seed's batch (K x B -> K)."""
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none").mean(1)
-
-
-def _r1_per_seed(logits: Tensor, inputs: Tensor, gamma: float) -> Tensor:
-    """`r1_penalty` of every seed (K x B logits of K x B x ... inputs -> K): each seed's logits depend
-    only on its own inputs, so one gradient of the sum gives every seed's gradient."""
-    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
-    return gamma / 2 * grad.pow(2).flatten(2).sum(2).mean(1)
 
 
 class _GroupWindow(_Window):

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from deligan_core.acceleration import autocast, compiled, full_precision
 from deligan_core.augment import diff_augment
 from deligan_core.checkpoint import read_checkpoint, save_checkpoint
-from deligan_core.config import RunConfig, augment_policies
+from deligan_core.config import RunConfig, augment_policies, config_differences
 from deligan_core.data import DataSplit, load_dataset
 from deligan_core.grid import save_sample_grid
 from deligan_core.metrics import keys, make_evaluator
@@ -316,8 +316,7 @@ class Trainer:
         """Continue from a checkpoint written by `save` (same config expected)."""
         state = read_checkpoint(path, map_location=self.device)
         saved = state["config"]
-        diff = {f"{s}.{k}": (v, saved.get(s, {}).get(k)) for s, values in self.config.to_dict().items()
-                for k, v in values.items() if saved.get(s, {}).get(k) != v and f"{s}.{k}" not in RESUMABLE_CHANGES}
+        diff = config_differences(self.config.to_dict(), saved, ignore=RESUMABLE_CHANGES)
         if diff:
             raise ValueError(f"{path}: the checkpoint was written by another configuration; "
                              f"differences (this run, checkpoint): {diff}")

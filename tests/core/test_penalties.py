@@ -24,3 +24,15 @@ def test_r1_matches_a_per_example_jacobian():
     norms = [torch.autograd.functional.jacobian(lambda xi: d(xi[None]).sum(), x[i].detach()).pow(2).sum()
              for i in range(len(x))]
     assert penalty.item() == pytest.approx(0.5 * torch.stack(norms).mean().item(), rel=1e-5)
+
+
+def test_r1_of_independent_batches_is_each_batch_r1():
+    torch.manual_seed(0)
+    ds = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+          for _ in range(3)]
+    x = torch.randn(3, 5, 3, 4, requires_grad=True)
+    logits = torch.stack([d(x[k]).view(-1) for k, d in enumerate(ds)])
+    together = r1_penalty(logits, x, gamma=2.0, batch_dims=2)
+    for k, d in enumerate(ds):
+        xk = x[k].detach().requires_grad_(True)
+        assert torch.allclose(together[k], r1_penalty(d(xk).view(-1), xk, gamma=2.0))
