@@ -36,8 +36,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--model", default="deligan", choices=["gan", "deligan"])
     p.add_argument("--seed", type=int, default=0, help="initialisation, data subset and order")
     p.add_argument("--steps", type=int, default=4000)
-    p.add_argument("--lr-g", type=float, default=5e-4)
-    p.add_argument("--lr-d", type=float, default=5e-4)
+    p.add_argument("--lr-g", type=float, default=None, help="default: the resolved default")
+    p.add_argument("--lr-d", type=float, default=None, help="default: the resolved default")
     p.add_argument("--loss", default="ns", choices=["ns", "hinge"], help="non-saturating or hinge")
     p.add_argument("--smooth", type=float, default=1.0, help="label of real images in D's loss")
     p.add_argument("--r1", type=float, default=0.0, help="R1 gamma")
@@ -72,8 +72,8 @@ def main() -> None:
     torch.manual_seed(a.seed)
     g, d = (m.to(device) for m in build_models(model_spec(config, data)))
     ema = copy.deepcopy(g).requires_grad_(False)
-    opt_g = torch.optim.Adam(g.parameters(), a.lr_g, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), a.lr_d, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(g.parameters(), a.lr_g or config.optim.lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), a.lr_d or config.optim.lr_d, betas=(0.5, 0.999))
     x, evaluator = data.train_x.to(device), Evaluator(data, 1000)
 
     def score(generator: nn.Module, n: int = 1000) -> dict[str, float]:
