@@ -36,8 +36,8 @@ REGISTRY_DEFAULTS: Layer = {
 # One addition for gray28: an R1 penalty (gamma 1) on D's real batches, not in the official code. Without it
 # the official D wins (D(G(z)) about 0.03 by 4,000 steps); with it D(x) / D(G(z)) stay near 0.7 / 0.3 and
 # IS, KID and coverage improve for both models (docs/BENCHMARKS.md). `optim.r1: 0` gives the official loss.
-# With R1 holding D back, Adam 1e-3 (twice the official 5e-4) trains gray28 faster and further: IS +0.2 to
-# +0.3 for both models at 4,000 steps over 3 seeds, and higher at every shorter budget (docs/BENCHMARKS.md).
+# With R1 holding D back, Adam 1e-3 (twice the official 5e-4) trains gray28 faster and further: IS +0.2 on
+# average for both models at 4,000 steps over 3 seeds, more at shorter budgets (docs/BENCHMARKS.md).
 FAMILY_DEFAULTS: dict[str, Layer] = {
     "toy2d": {"model": {"z_dim": 2, "sigma_init": 0.02, "sigma_reg": 0.1, "assignment": "row",
                         "g_output": "linear"},
