@@ -72,8 +72,8 @@ def main() -> None:
     torch.manual_seed(a.seed)
     g, d = (m.to(device) for m in build_models(model_spec(config, data)))
     ema = copy.deepcopy(g).requires_grad_(False)
-    opt_g = torch.optim.Adam(g.parameters(), a.lr_g or config.optim.lr_g, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), a.lr_d or config.optim.lr_d, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(g.parameters(), config.optim.lr_g if a.lr_g is None else a.lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), config.optim.lr_d if a.lr_d is None else a.lr_d, betas=(0.5, 0.999))
     x, evaluator = data.train_x.to(device), Evaluator(data, 1000)
 
     def score(generator: nn.Module, n: int = 1000) -> dict[str, float]:

@@ -41,8 +41,8 @@ class EpochBatches:
             rounds = math.ceil(self.batch / self.size)
             order = torch.cat([torch.randperm(self.size, generator=self.generator) for _ in range(rounds)])
             if self.device.type == "cuda":  # from pinned memory the copy does not wait for the GPU
-                order = order.pin_memory().to(self.device, non_blocking=True)
-            self.order, self.position = order.to(self.device), 0
+                order = order.pin_memory()
+            self.order, self.position = order.to(self.device, non_blocking=True), 0
         rows = self.order[self.position : self.position + self.batch]
         self.position += self.batch
         return rows, new_epoch

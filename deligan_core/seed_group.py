@@ -34,6 +34,13 @@ from deligan_core.trainer import EvalEvent, Trainer, _Window
 SEED_OFFSETS = {"init": ("train", "seed"), "data": ("data", "seed"), "eval": ("train", "eval_seed")}
 SEED_FIELDS = frozenset(f"{section}.{key}" for section, key in SEED_OFFSETS.values())  # may differ in a group
 _PER_SEED_BUFFERS = ("latent.next_row",)  # row-assignment positions: kept by each seed's own draws
+# Settings a batched group cannot train: config key -> (refused values, why). `check_groupable` refuses
+# them when a group is made; a study with `seeds.batched` refuses them when its file is loaded.
+UNGROUPABLE: dict[str, tuple[frozenset[str], str]] = {
+    "optim.schedule": (frozenset({"threshold"}), "chooses G or D per seed and per update"),
+    "model.model": (frozenset({"ensemble-gan"}), "routes each row to one of several networks by its drawn component"),
+    "train.compile": (frozenset({"default", "reduce-overhead", "max-autotune"}), "compiles one run's passes"),
+}
 
 
 def seeded_run(run: dict[str, dict[str, Any]], index: int, vary: Iterable[str] = tuple(SEED_OFFSETS)
@@ -62,15 +69,12 @@ def check_groupable(trainers: list[Trainer]) -> None:
     if not trainers:
         raise ValueError("a seed group needs at least one trainer")
     first = trainers[0]
-    if first.rule is not None:
-        raise ValueError("optim.schedule = 'threshold' chooses G or D per seed and per update, so seeds cannot "
-                         "share one batched update; train them one by one, or use optim.schedule: fixed")
-    if first.config.train.compile != "none":
-        raise ValueError(f"train.compile = {first.config.train.compile!r} compiles one run's passes; a seed group's "
-                         "batched passes are not compiled: use train.compile: none, or train the seeds one by one")
-    if len(first.generator.nets) > 1:
-        raise ValueError(f"model.model = {first.spec.model!r} routes each row to one of several networks by its "
-                         "drawn component, which a batched computation cannot do; train its seeds one by one")
+    config = first.config.to_dict()
+    for key, (refused, why) in UNGROUPABLE.items():
+        section, field = key.split(".")
+        if config[section][field] in refused:
+            raise ValueError(f"{key} = {config[section][field]!r} {why}, so seeds cannot share one batched "
+                             "computation; train them one by one")
     for trainer in trainers[1:]:
         diff = config_differences(first.config.to_dict(), trainer.config.to_dict(), ignore=SEED_FIELDS)
         if diff:

@@ -25,6 +25,7 @@ from deligan_core.config import ConfigError, RunConfig
 from deligan_core.data import dataset_family
 from deligan_core.metrics import keys as metric_keys
 from deligan_core.resolve import resolve_config
+from deligan_core.seed_group import UNGROUPABLE
 
 SECTIONS = ("data", "model", "optim", "train")
 HARNESS_KEYS = ("train.threads", "train.device")  # set per trial from its Ray resources
@@ -479,15 +480,12 @@ def _check_sigma_reg(spec: StudySpec) -> None:
 
 
 def _check_batched_seeds(spec: StudySpec, base: RunConfig) -> None:
-    """A batched seed group needs one update schedule for all seeds, one network per generator and eager
-    passes (see `deligan_core.seed_group.check_groupable`)."""
+    """Refuse a batched seed group for a study that can run a setting a group cannot train
+    (`deligan_core.seed_group.UNGROUPABLE`)."""
     if not spec.seeds.batched:
         return
     names = parameter_names()
-    for key, refused, why in (("optim.schedule", {"threshold"}, "chooses G or D per seed and per update"),
-                              ("model.model", {"ensemble-gan"}, "routes rows to several networks"),
-                              ("train.compile", {"default", "reduce-overhead", "max-autotune"},
-                               "compiles one run's passes")):
+    for key, (refused, why) in UNGROUPABLE.items():
         section, field = key.split(".")
         values = {getattr(getattr(base, section), field)}
         for where, params in (("grid", spec.grid), ("search", spec.search)):

@@ -117,6 +117,7 @@ def test_group_trains_mu_and_sigma():
 @pytest.mark.parametrize("sections, message", [
     (dict(optim={"schedule": "threshold"}), "optim.schedule = 'threshold'"),
     (dict(model={"model": "ensemble-gan", "components": 4}), "several networks"),
+    (dict(train={"compile": "default"}), "train.compile = 'default'"),
 ])
 def test_group_refuses_what_it_cannot_batch(sections, message):
     trainers = [Trainer(_config(k, data={"dataset": "ring8"}, **sections)) for k in range(2)]
