@@ -4,7 +4,7 @@
 
 Compared with the default DeLiGAN step (fixed 1:1 schedule, the data set's R1 weight), rounds interleaved:
 - the mixture layer: GAN on the same networks;
-- R1: the same step without it;
+- R1: the same step without it, and lazy (on every 4th D update only, weighted by 4);
 - the official threshold schedule (5 updates a batch, each after a G-loss evaluation): cost per batch;
 - bfloat16 autocast (`train.precision: bf16`) and torch.compile (`train.compile: default`, with R1 off, the
   only way D is compiled: compare with "r1 0");
@@ -49,6 +49,7 @@ def main() -> None:
         "deligan (default)": {"model": {"model": "deligan"}},
         "gan": {"model": {"model": "gan"}},
         "deligan, r1 0": {"model": {"model": "deligan"}, "optim": {"r1": 0.0}},
+        "deligan, lazy r1 every 4": {"model": {"model": "deligan"}, "optim": {"r1_every": 4}},
         "deligan, threshold schedule": {"model": {"model": "deligan"}, "optim": {"schedule": "threshold"}},
         "deligan, bf16 autocast": {"model": {"model": "deligan"}, "train": {**base["train"], "precision": "bf16"}},
         "deligan, r1 0, compiled": {"model": {"model": "deligan"}, "optim": {"r1": 0.0},

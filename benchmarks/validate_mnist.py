@@ -9,6 +9,7 @@ then checks the targets: IS >= 8.5 with all 10 classes, m-IS at least the real d
 
     python benchmarks/validate_mnist.py                 # the defaults (about 25 min on 2 cores)
     python benchmarks/validate_mnist.py --steps 1000    # shorter, same protocol
+    python benchmarks/validate_mnist.py --device cuda --jobs 6   # on one GPU, all six runs at once
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ COLUMNS = ("is", "m_is", "classes_covered", "fid", "kid", "coverage", "sigma_mea
 TARGET_IS, TARGET_CLASSES, TARGET_SIGMA = 8.5, 10, 0.1
 
 
-def train(model: str, seed: int, out: Path, steps: int | None) -> dict[str, float]:
-    """One CLI run with the defaults (plus seed and, when given, steps); its final metrics and minutes."""
+def train(model: str, seed: int, out: Path, steps: int | None, device: str) -> dict[str, float]:
+    """One CLI run with the defaults (plus seed, device and, when given, steps); its final metrics and minutes."""
     command = [sys.executable, "-m", "deligan_core.train", "--dataset", "mnist5k", "--per-class", "50",
                "--model", model, "--seed", str(seed), "--data-seed", str(seed), "--threads", "1",
-               "--no-progress", "--out", str(out / f"{model}-seed{seed}")]
+               "--device", device, "--no-progress", "--out", str(out / f"{model}-seed{seed}")]
     if steps is not None:
         command += ["--steps", str(steps)]
     started = time.perf_counter()
@@ -46,6 +47,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each)")
     parser.add_argument("--out", type=Path, default=Path("runs/validate-mnist"))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the CLI's --device)")
     args = parser.parse_args()
 
     from deligan_core.metrics import evaluate_real
@@ -58,7 +60,7 @@ def main() -> int:
     real = evaluate_real("mnist5k", n)
     runs = [(model, seed) for model in ("gan", "deligan") for seed in range(args.seeds)]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda run: train(*run, args.out, args.steps), runs))
+        results = list(pool.map(lambda run: train(*run, args.out, args.steps, args.device), runs))
 
     header = ["run", *COLUMNS, "minutes"]
     rows = [[f"{model} seed {seed}", *(_fmt(r.get(c)) for c in COLUMNS), _fmt(r["minutes"])]

@@ -58,6 +58,7 @@ class OptimConfig:
     d_steps: int = 1
     g_steps: int = 1
     r1: float | None = None  # R1 penalty weight gamma: gamma/2 * E||grad_x D(x)||^2 on real batches; 0: off
+    r1_every: int | None = None  # lazy R1: on every k-th D update only, weighted by k (StyleGAN2); 1: every one
 
 
 @dataclass
@@ -169,6 +170,8 @@ def _check_values(config: RunConfig, source: str) -> None:
         fail("optim.d_steps/g_steps", (o.d_steps, o.g_steps), "must be >= 1")
     if o.r1 is not None and not 0 <= o.r1 < float("inf"):
         fail("optim.r1", o.r1, "must be a finite number >= 0 (0: no R1 penalty)")
+    if o.r1_every is not None and o.r1_every < 1:
+        fail("optim.r1_every", o.r1_every, "must be >= 1 (1: R1 on every D update)")
     if t.steps is not None and t.steps < 0:
         fail("train.steps", t.steps, "must be >= 0")
     if t.batch_size is not None and t.batch_size < 1:

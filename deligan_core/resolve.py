@@ -24,7 +24,7 @@ Layer = dict[str, dict[str, Any]]
 # Registry defaults: what holds for every data family unless a later layer says otherwise.
 REGISTRY_DEFAULTS: Layer = {
     "model": {"arch": "official", "assignment": "random", "g_output": "tanh", "sigma_penalty": "mean"},
-    "optim": {"schedule": "fixed", "r1": 0.0},
+    "optim": {"schedule": "fixed", "r1": 0.0, "r1_every": 1},
     "train": {"steps": 2000, "eval_every": 500},
 }
 

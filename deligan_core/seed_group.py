@@ -183,8 +183,9 @@ class SeedGroup:
         g.set_lr(o.lr_g * factor)
         d.set_lr(o.lr_d * factor)
         real = torch.stack([tr.real[tr.batches.next()[0]] for tr in self.trainers])
-        for _ in range(o.d_steps):
-            window.add(self._update_d(g, d, real, self._draw()))
+        for i in range(o.d_steps):
+            with_r1 = o.r1 > 0 and (first.updates["d"] + i) % o.r1_every == 0  # as `Trainer._update_d`
+            window.add(self._update_d(g, d, real, self._draw(), with_r1))
         for _ in range(o.g_steps):
             window.add(self._update_g(g, d, self._draw()))
         for tr in self.trainers:
@@ -231,12 +232,13 @@ class SeedGroup:
             logits = d.call(params, d.buffers, x, randomness="different")
         return full_precision(logits.flatten(1))
 
-    def _update_d(self, g: _Stacked, d: _Stacked, real: Tensor, noise: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+    def _update_d(self, g: _Stacked, d: _Stacked, real: Tensor, noise: tuple[Tensor, Tensor],
+                  with_r1: bool) -> dict[str, Tensor]:
         autocast = self.trainers[0]._autocast
         with torch.no_grad(), autocast():
             fake, _ = g.call(g.detached(), g.buffers, *noise)
-        gamma = self.trainers[0].config.optim.r1
-        real = self._augment(real).requires_grad_(gamma > 0)
+        gamma, every = self.trainers[0].config.optim.r1, self.trainers[0].config.optim.r1_every
+        real = self._augment(real).requires_grad_(with_r1)
         with autocast():
             logit_real = self._d_logits(d, d.params, real)
             logit_fake = self._d_logits(d, d.params, self._augment(fake))
@@ -244,10 +246,10 @@ class SeedGroup:
         stats = {keys.LOSS_D: loss.detach(), keys.D_REAL: torch.sigmoid(logit_real).mean(1).detach(),
                  keys.D_FAKE: torch.sigmoid(logit_fake).mean(1).detach()}
         total = loss.sum()
-        if gamma > 0:
+        if with_r1:
             penalty = r1_penalty(logit_real, real, gamma, batch_dims=2)
             stats[keys.R1_PENALTY] = penalty.detach()
-            total = total + penalty.sum()
+            total = total + every * penalty.sum()
         d.optimiser.zero_grad(set_to_none=True)
         total.backward()
         d.optimiser.step()

@@ -39,6 +39,7 @@ HELP = {
     "sigma_penalty": "mean over all N*d entries (official code) or sum / N (paper)",
     "g_output": "toy generators: tanh (paper toys) or linear", "eval_seed": "noise of the evaluation samples",
     "r1": "R1 penalty weight on D's real batches (0: the official loss; default 1 for 28x28 images)",
+    "r1_every": "lazy R1: apply it on every k-th D update only, weighted by k (default 1: every update)",
     "precision": "bf16: G's and D's training passes under bfloat16 autocast",
     "compile": "torch.compile mode of the training passes (D only with --r1 0)",
 }

@@ -160,8 +160,9 @@ class Trainer:
     def _update_d(self, real: Tensor, noise: tuple[Tensor, Tensor]) -> None:
         with torch.no_grad(), self._autocast():
             fake = self._decode(*noise)
-        gamma = self.config.optim.r1
-        real = self._augment(real).requires_grad_(gamma > 0)
+        gamma, every = self.config.optim.r1, self.config.optim.r1_every
+        with_r1 = gamma > 0 and self.updates["d"] % every == 0  # lazy R1: every k-th D update, weighted by k
+        real = self._augment(real).requires_grad_(with_r1)
         with self._autocast():
             logit_real = full_precision(self._discriminate(real).view(-1))
             logit_fake = full_precision(self._discriminate(self._augment(fake)).view(-1))
@@ -169,9 +170,9 @@ class Trainer:
                 + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
         stats = {keys.LOSS_D: loss, keys.D_REAL: torch.sigmoid(logit_real).mean(),
                  keys.D_FAKE: torch.sigmoid(logit_fake).mean()}
-        if gamma > 0:
+        if with_r1:
             stats[keys.R1_PENALTY] = r1_penalty(logit_real, real, gamma)
-            loss = loss + stats[keys.R1_PENALTY]
+            loss = loss + every * stats[keys.R1_PENALTY]
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()

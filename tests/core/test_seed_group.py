@@ -61,6 +61,8 @@ CASES = {
                              train={"steps": 6, "eval_every": 3}),
     "digits-gan++-row": dict(data={"dataset": "digits", "per_class": 10}, model={"model": "gan++"},
                              optim={"d_steps": 2}, train={"steps": 6, "eval_every": 6}),
+    "digits-lazy-r1": dict(data={"dataset": "digits", "per_class": 10}, model={"model": "deligan"},
+                           optim={"r1": 1.0, "r1_every": 3, "d_steps": 2}, train={"steps": 6, "eval_every": 3}),
     "ring-deligan-row": dict(data={"dataset": "ring8"}, model={"model": "deligan", "assignment": "row"},
                              train={"steps": 40, "eval_every": 20}),
     "digits-augmented": dict(data={"dataset": "digits", "per_class": 10}, model={"model": "moe-gan"},

@@ -107,6 +107,27 @@ def test_r1_penalty_is_reported_only_when_on_and_changes_training(gamma):
         assert _moved(_weights(plain), _weights(trainer), "d.")  # same seed and data: only the penalty differs
 
 
+def _trained(steps, **optim):
+    trainer = Trainer(config(data={"dataset": "digits", "per_class": 20}, optim=optim,
+                             train={"steps": steps, "eval_every": steps, "batch_size": 16}))
+    return trainer.fit(), _weights(trainer)
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lazy_r1_applies_k_times_the_penalty_on_every_kth_d_update_only():
+    lazy_metrics, lazy = _trained(1, r1=1.0, r1_every=3)  # D update 0 takes R1, weighted by 3
+    eager_metrics, eager = _trained(1, r1=3.0)
+    assert _same(lazy, eager)
+    assert lazy_metrics["r1_penalty"] == pytest.approx(eager_metrics["r1_penalty"] / 3)  # logged unweighted
+    # every 2 with gamma 1.5 and every 3 with gamma 1: R1 weighted 3 at update 0, none at update 1 ...
+    assert _same(_trained(2, r1=1.5, r1_every=2)[1], _trained(2, r1=1.0, r1_every=3)[1])
+    # ... and at update 2 only the first takes it again
+    assert not _same(_trained(3, r1=1.5, r1_every=2)[1], _trained(3, r1=1.0, r1_every=3)[1])
+
+
 def test_epochs_are_permutations_cut_into_full_batches():
     batches = EpochBatches(10, 4, seed=0, device=torch.device("cpu"))
     epochs = []
