@@ -316,7 +316,8 @@ class Trainer:
     def restore(self, path: str | Path) -> "Trainer":
         """Continue from a checkpoint written by `save` (same config expected)."""
         state = read_checkpoint(path, map_location=self.device)
-        saved = state["config"]
+        # settings added since the checkpoint was written take their defaults, the behaviour it ran with
+        saved = resolve_config(RunConfig.from_dict(state["config"], source=str(path)), source=str(path)).to_dict()
         diff = config_differences(self.config.to_dict(), saved, ignore=RESUMABLE_CHANGES)
         if diff:
             raise ValueError(f"{path}: the checkpoint was written by another configuration; "
