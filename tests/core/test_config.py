@@ -28,9 +28,11 @@ def test_round_trip():
     ({"train": {"eval_samples": 5}}, r"train.eval_samples = 5: must be 0 \(losses only\) or >= 10"),
     ({"train": {"diffaugment": "rotate"}}, r"train.diffaugment = 'rotate'.*translation"),
     ({"model": {"sigma_mode": "frozen"}}, r"allowed: \['learned', 'unpenalised', 'fixed'\]"),
-    ({"optim": {"schedule": "threshold2"}}, r"optim.schedule = 'threshold2' is not allowed; allowed: \['fixed', 'threshold'\]"),
+    ({"optim": {"schedule": "threshold2"}},
+     r"optim.schedule = 'threshold2' is not allowed; allowed: \['fixed', 'threshold'\]"),
     ({"optim": {"r1": -1}}, r"optim.r1 = -1.0: must be a finite number >= 0"),
     ({"optim": {"r1": float("nan")}}, r"optim.r1 = nan: must be a finite number >= 0"),
+    ({"optim": {"r1_every": 0}}, r"optim.r1_every = 0: must be >= 1"),
 ])
 def test_bad_values_name_source_key_and_allowed(raw, match):
     with pytest.raises(ConfigError, match=match):

@@ -82,7 +82,8 @@ def test_gpu_workers_hold_the_studys_trials_and_the_head_none() -> None:
         gpus = int(container["resources"]["limits"]["nvidia.com/gpu"])
         cpus = _quantity(container["resources"]["limits"]["cpu"])
         assert gpus > 1  # multi-GPU pods
-        assert container["resources"]["requests"]["nvidia.com/gpu"] == container["resources"]["limits"]["nvidia.com/gpu"]
+        gpu_request = container["resources"]["requests"]["nvidia.com/gpu"]
+        assert gpu_request == container["resources"]["limits"]["nvidia.com/gpu"]
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
         assert cpus / spec.resources.cpu >= gpus / spec.resources.gpu  # enough CPUs to fill every GPU share
         node_gpus += [gpus] * group["replicas"]
