@@ -16,3 +16,9 @@ def r1_penalty(logits: Tensor, inputs: Tensor, gamma: float, *, batch_dims: int 
     """
     (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
     return gamma / 2 * grad.pow(2).flatten(batch_dims).sum(-1).mean(-1)
+
+
+def r1_weight(gamma: float, every: int, d_update: int) -> int:
+    """How many times R1 counts on D update number `d_update` (from 0): lazy R1 (StyleGAN2) applies it on
+    every `every`-th update only, weighted by `every`; 0 when it is skipped or off (gamma 0)."""
+    return every if gamma > 0 and d_update % every == 0 else 0

@@ -27,7 +27,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from deligan_core.acceleration import full_precision
 from deligan_core.config import config_differences
 from deligan_core.metrics import keys
-from deligan_core.penalties import r1_penalty
+from deligan_core.penalties import r1_penalty, r1_weight
 from deligan_core.trainer import EvalEvent, Trainer, _Window
 
 # What a seed index offsets: "init" train.seed, "data" data.seed (the subset), "eval" train.eval_seed.
@@ -184,8 +184,8 @@ class SeedGroup:
         d.set_lr(o.lr_d * factor)
         real = torch.stack([tr.real[tr.batches.next()[0]] for tr in self.trainers])
         for i in range(o.d_steps):
-            with_r1 = o.r1 > 0 and (first.updates["d"] + i) % o.r1_every == 0  # as `Trainer._update_d`
-            window.add(self._update_d(g, d, real, self._draw(), with_r1))
+            weight = r1_weight(o.r1, o.r1_every, first.updates["d"] + i)
+            window.add(self._update_d(g, d, real, self._draw(), weight))
         for _ in range(o.g_steps):
             window.add(self._update_g(g, d, self._draw()))
         for tr in self.trainers:
@@ -233,12 +233,11 @@ class SeedGroup:
         return full_precision(logits.flatten(1))
 
     def _update_d(self, g: _Stacked, d: _Stacked, real: Tensor, noise: tuple[Tensor, Tensor],
-                  with_r1: bool) -> dict[str, Tensor]:
+                  weight: int) -> dict[str, Tensor]:
         autocast = self.trainers[0]._autocast
         with torch.no_grad(), autocast():
             fake, _ = g.call(g.detached(), g.buffers, *noise)
-        gamma, every = self.trainers[0].config.optim.r1, self.trainers[0].config.optim.r1_every
-        real = self._augment(real).requires_grad_(with_r1)
+        real = self._augment(real).requires_grad_(weight > 0)
         with autocast():
             logit_real = self._d_logits(d, d.params, real)
             logit_fake = self._d_logits(d, d.params, self._augment(fake))
@@ -246,10 +245,10 @@ class SeedGroup:
         stats = {keys.LOSS_D: loss.detach(), keys.D_REAL: torch.sigmoid(logit_real).mean(1).detach(),
                  keys.D_FAKE: torch.sigmoid(logit_fake).mean(1).detach()}
         total = loss.sum()
-        if with_r1:
-            penalty = r1_penalty(logit_real, real, gamma, batch_dims=2)
+        if weight:
+            penalty = r1_penalty(logit_real, real, self.trainers[0].config.optim.r1, batch_dims=2)
             stats[keys.R1_PENALTY] = penalty.detach()
-            total = total + every * penalty.sum()
+            total = total + weight * penalty.sum()
         d.optimiser.zero_grad(set_to_none=True)
         total.backward()
         d.optimiser.step()

@@ -31,7 +31,7 @@ from deligan_core.data import DataSplit, load_dataset
 from deligan_core.grid import save_sample_grid
 from deligan_core.metrics import keys, make_evaluator
 from deligan_core.models import ModelSpec, build_models
-from deligan_core.penalties import r1_penalty
+from deligan_core.penalties import r1_penalty, r1_weight
 from deligan_core.resolve import model_spec, resolve_config
 from deligan_core.schedule import THRESHOLD_RULES, UPDATES_PER_BATCH, EpochBatches
 
@@ -160,9 +160,9 @@ class Trainer:
     def _update_d(self, real: Tensor, noise: tuple[Tensor, Tensor]) -> None:
         with torch.no_grad(), self._autocast():
             fake = self._decode(*noise)
-        gamma, every = self.config.optim.r1, self.config.optim.r1_every
-        with_r1 = gamma > 0 and self.updates["d"] % every == 0  # lazy R1: every k-th D update, weighted by k
-        real = self._augment(real).requires_grad_(with_r1)
+        o = self.config.optim
+        weight = r1_weight(o.r1, o.r1_every, self.updates["d"])
+        real = self._augment(real).requires_grad_(weight > 0)
         with self._autocast():
             logit_real = full_precision(self._discriminate(real).view(-1))
             logit_fake = full_precision(self._discriminate(self._augment(fake)).view(-1))
@@ -170,9 +170,9 @@ class Trainer:
                 + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
         stats = {keys.LOSS_D: loss, keys.D_REAL: torch.sigmoid(logit_real).mean(),
                  keys.D_FAKE: torch.sigmoid(logit_fake).mean()}
-        if with_r1:
-            stats[keys.R1_PENALTY] = r1_penalty(logit_real, real, gamma)
-            loss = loss + every * stats[keys.R1_PENALTY]
+        if weight:
+            stats[keys.R1_PENALTY] = r1_penalty(logit_real, real, o.r1)
+            loss = loss + weight * stats[keys.R1_PENALTY]
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
