@@ -11,6 +11,7 @@ from torch import Tensor
 from deligan_core.checkpoint import CheckpointError, read_checkpoint, resolve_checkpoint_path
 from deligan_core.config import ConfigError, RunConfig
 from deligan_core.models import Generator, ModelSpec, build_models
+from deligan_core.resolve import saved_config
 
 
 class TrainedGenerator:
@@ -55,7 +56,7 @@ def load(source: str | os.PathLike[str], *, device: str | torch.device = "cpu") 
     path = resolve_checkpoint_path(source)
     state = read_checkpoint(path, map_location=device)
     try:
-        config = RunConfig.from_dict(state["config"], source=str(path))
+        config = saved_config(state["config"], source=str(path))
         spec = ModelSpec.from_dict(state["model_spec"])
     except (ConfigError, ValueError, TypeError) as err:
         raise CheckpointError(f"{path}: checkpoint config does not match this version of deligan_core: {err}") from err

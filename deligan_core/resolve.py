@@ -95,6 +95,12 @@ def resolve_config(config: RunConfig, *, source: str = "config") -> RunConfig:
     return resolved
 
 
+def saved_config(raw: dict[str, Any], *, source: str) -> RunConfig:
+    """The complete config a checkpoint ran with: its saved values, and the defaults for any setting added
+    since it was written (the behaviour it ran with). Raises ConfigError naming `source`."""
+    return resolve_config(RunConfig.from_dict(raw, source=source), source=source)
+
+
 def model_spec(config: RunConfig, data: DataSplit) -> ModelSpec:
     """The `ModelSpec` of a resolved config for this data (its family, shape and classes)."""
     m = config.model

@@ -32,7 +32,7 @@ from deligan_core.grid import save_sample_grid
 from deligan_core.metrics import keys, make_evaluator
 from deligan_core.models import ModelSpec, build_models
 from deligan_core.penalties import r1_penalty, r1_weight
-from deligan_core.resolve import model_spec, resolve_config
+from deligan_core.resolve import model_spec, resolve_config, saved_config
 from deligan_core.schedule import THRESHOLD_RULES, UPDATES_PER_BATCH, EpochBatches
 
 GRID_SEED = 1234  # fixed noise for sample grids, as in pytorch/examples dcgan
@@ -316,8 +316,7 @@ class Trainer:
     def restore(self, path: str | Path) -> "Trainer":
         """Continue from a checkpoint written by `save` (same config expected)."""
         state = read_checkpoint(path, map_location=self.device)
-        # settings added since the checkpoint was written take their defaults, the behaviour it ran with
-        saved = resolve_config(RunConfig.from_dict(state["config"], source=str(path)), source=str(path)).to_dict()
+        saved = saved_config(state["config"], source=str(path)).to_dict()
         diff = config_differences(self.config.to_dict(), saved, ignore=RESUMABLE_CHANGES)
         if diff:
             raise ValueError(f"{path}: the checkpoint was written by another configuration; "

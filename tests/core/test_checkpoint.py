@@ -131,7 +131,7 @@ def test_checkpoint_without_a_digest_still_loads(trained, tmp_path):
     assert torch.equal(load(old).sample(8, seed=1), trainer.sample(8, seed=1))
 
 
-def test_a_checkpoint_from_before_a_setting_existed_resumes_with_its_default(trained, tmp_path):
+def test_a_checkpoint_from_before_a_setting_existed_resumes_and_loads_with_its_default(trained, tmp_path):
     trainer, path = trained
     state = torch.load(path, weights_only=True)
     del state[DIGEST_KEY], state["config"]["optim"]["r1_every"]  # written before lazy R1 existed
@@ -139,3 +139,4 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes_with_its_default(tra
     torch.save(state, old)
     resumed = Trainer(trainer.config).restore(old)
     assert resumed.step == trainer.step and resumed.config.optim.r1_every == 1
+    assert load(old).config == load(path).config  # loading fills the same default
