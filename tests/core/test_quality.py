@@ -2,7 +2,8 @@
 
 The paper's MNIST setting (mnist5k, 50 per class) and the ring of 8 Gaussians, trained through the CLI
 as a user would, with nothing but the data set and the model given (and, to save time, fewer steps or
-evaluations, which change nothing in training).
+evaluations, which change nothing in training). The two MNIST runs train side by side, one thread each, as
+two trainings on a 2-core machine should.
 """
 
 import json
@@ -17,17 +18,41 @@ from deligan_core.metrics import mode_coverage
 pytestmark = pytest.mark.slow
 
 
+MODELS = ("gan", "deligan")
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "deligan_core.train", "--no-progress", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(run: subprocess.Popen) -> dict:
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err[-3000:]
+    return json.loads(out)
+
+
 def cli(*args: str) -> dict:
-    done = subprocess.run([sys.executable, "-m", "deligan_core.train", "--no-progress", *args],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout)
+    return _finish(_start(*args))
 
 
-@pytest.mark.parametrize("model", ["gan", "deligan"])
-def test_cli_defaults_train_the_paper_mnist_setting(tmp_path, model):
-    final = cli("--dataset", "mnist5k", "--per-class", "50", "--model", model, "--steps", "1000",
-                "--eval-every", "500", "--out", str(tmp_path / model))
+@pytest.fixture(scope="module")
+def paper_mnist_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """The final report of each model trained through the CLI at the paper's MNIST setting, by model."""
+    directory = tmp_path_factory.mktemp("paper-mnist")
+    runs = {model: _start("--dataset", "mnist5k", "--per-class", "50", "--model", model, "--steps", "1000",
+                          "--eval-every", "500", "--threads", "1", "--out", str(directory / model))
+            for model in MODELS}
+    try:
+        return {model: _finish(run) for model, run in runs.items()}
+    finally:
+        for run in runs.values():
+            run.kill()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_cli_defaults_train_the_paper_mnist_setting(paper_mnist_runs, model):
+    final = paper_mnist_runs[model]
     untrained = Trainer(RunConfig.from_dict({"data": {"dataset": "mnist5k", "per_class": 50},
                                              "model": {"model": model}, "train": {"eval_samples": 0}}))
     before = evaluate(untrained, n=1000)

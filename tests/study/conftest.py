@@ -1,12 +1,17 @@
-"""Shared helpers for the study tests: study files written from the shipped ones, a clean Ray env."""
+"""Shared helpers for the study tests: study files written from the shipped ones, a clean Ray env, one local
+Ray instance per module."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import ray
 import yaml
+
+from deligan_core.metrics.cache import CACHE_ENV
 
 SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
 NULL = "<null>"  # a study_file value written as YAML null (e.g. confirm: null turns the confirmation off)
@@ -33,3 +38,18 @@ def study_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One local Ray instance for the module (run_study leaves a running instance alone), with its own
+    classifier cache: Ray's workers inherit the environment of ray.init, so it is set before."""
+    cache = tmp_path_factory.mktemp("ray-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_AUTH_MODE", "disabled")
+        mp.setenv(CACHE_ENV, str(cache))
+        ray.init(address="local", num_cpus=2, include_dashboard=False)
+        try:
+            yield cache
+        finally:
+            ray.shutdown()

@@ -29,7 +29,6 @@ from optuna.trial import TrialState
 
 import deligan_core
 from deligan_core.checkpoint import BEST_MARKER, CHECKPOINT_NAME, read_checkpoint
-from deligan_core.metrics.cache import CACHE_ENV
 from deligan_core.metrics.classifiers import classifier_key, classifier_spec
 from study.best import best_checkpoint
 from study.launch import StudyError, main, run_study
@@ -43,21 +42,6 @@ from tests.study.conftest import NULL, SPACES, study_file
 
 REPO = Path(__file__).resolve().parents[2]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-@pytest.fixture(scope="module")
-def local_ray(tmp_path_factory: pytest.TempPathFactory):
-    """One local Ray instance for the module (run_study leaves a running instance alone), with its own
-    classifier cache: Ray's workers inherit the environment of ray.init, so it is set before."""
-    cache = tmp_path_factory.mktemp("launch-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAY_AUTH_MODE", "disabled")
-        mp.setenv(CACHE_ENV, str(cache))
-        ray.init(address="local", num_cpus=2, include_dashboard=False)
-        try:
-            yield cache
-        finally:
-            ray.shutdown()
 
 
 def _runs(uri: str, experiment: str) -> tuple[object, list]:

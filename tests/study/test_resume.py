@@ -1,11 +1,11 @@
-"""Resuming a study from the command line (the CLI in a subprocess, as a user runs it).
+"""Resuming a study.
 
-Ctrl-C during the search, then --resume: every search trial completes exactly once (one MLflow run each),
-the interrupted ones continue from their checkpoints, the Optuna studies hold each trial once, and the
-confirmation runs after the search. --resume with a larger trials_per_cell: only the missing trials run,
-in a new search round (`search-2`) that continues the same Optuna studies, then a new confirmation
-(`confirm-2`); any other change to the file is refused; a multi-objective study's Pareto tags follow the
-extended fronts.
+Ctrl-C during the search, then --resume (the CLI in a subprocess, as a user runs it): every search trial
+completes exactly once (one MLflow run each), the interrupted ones continue from their checkpoints, the
+Optuna studies hold each trial once, and the confirmation runs after the search. A resume with a larger
+trials_per_cell (`run_study` on the module's Ray instance): only the missing trials run, in a new search
+round (`search-2`) that continues the same Optuna studies, then a new confirmation (`confirm-2`); any other
+change to the file is refused by the CLI; a multi-objective study's Pareto tags follow the extended fronts.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from study.tracking import TAG_PARETO, TAG_ROLE, TAG_TRIAL
 from tests.study.conftest import NULL, study_file
 
 pytestmark = pytest.mark.slow
+STEPS, EVERY = 1200, 200  # the interrupted study: trials long enough to be caught between two reports
 REPO = Path(__file__).resolve().parents[2]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -64,7 +65,7 @@ def _steps(client: MlflowClient, run_id: str, metric: str) -> list[int]:
 
 def test_sigint_during_the_search_then_resume_completes_every_trial_once(study_env: Path) -> None:
     path = study_file(study_env, trials_per_cell=3, seeds=2, confirm={"seeds": 2}, scheduler={"type": "fifo"},
-                      train={"steps": 1200, "eval_every": 100, "eval_samples": 500})
+                      train={"steps": STEPS, "eval_every": EVERY, "eval_samples": 500})
     spec = load_spec(path)
     study_dir = study_env / "studies" / spec.name
 
@@ -107,13 +108,13 @@ def test_sigint_during_the_search_then_resume_completes_every_trial_once(study_e
     records = trial_records(study_dir, spec)
     search = [r for r in records if r.phase == "search"]
     confirm = [r for r in records if r.phase == "confirm"]
-    assert len(search) == 6 and all(r.outcome == "complete" and r.step == 1200 for r in search)
+    assert len(search) == 6 and all(r.outcome == "complete" and r.step == STEPS for r in search)
     assert all(r.seeds == (0, 1) and set(r.seed_values) == {0, 1} for r in search)
     assert {r.trial_id for r in before} <= {r.trial_id for r in search}
     finished_before = {r.trial_id: r.values["coverage"] for r in before if r.outcome == "complete"}
     assert all(r.value("coverage") == finished_before[r.trial_id] for r in search if r.trial_id in finished_before)
     # then the confirmation ran: each cell's best (and baseline, when it differs) on 2 fresh seeds
-    assert confirm and all(r.outcome == "complete" and r.step == 1200 for r in confirm)
+    assert confirm and all(r.outcome == "complete" and r.step == STEPS for r in confirm)
     assert {r.seeds for r in confirm} == {(CONFIRM_SEED_BASE,), (CONFIRM_SEED_BASE + 1,)}
     for cell in spec.cells():
         best = best_search_record(records, spec, cell.key)
@@ -129,9 +130,10 @@ def test_sigint_during_the_search_then_resume_completes_every_trial_once(study_e
     for run in children:
         run_id = run.info.run_id
         assert run.info.status == "FINISHED" and run.data.tags["outcome"] == "complete"
-        assert _steps(client, run_id, "loss_d") == list(range(100, 1201, 100))  # every step logged once
+        assert _steps(client, run_id, "loss_d") == list(range(EVERY, STEPS + 1, EVERY))  # each report once
         for seed in run.data.tags["seeds"].split(","):
-            assert _steps(client, run_id, f"seeds/{seed}/coverage")[:12] == list(range(100, 1201, 100))
+            reports = _steps(client, run_id, f"seeds/{seed}/coverage")[:STEPS // EVERY]
+            assert reports == list(range(EVERY, STEPS + 1, EVERY))
         if run.data.tags[TAG_TRIAL] in interrupted:  # continued from its last checkpoint, not rerun
             assert run.data.metrics["restored_from"] == interrupted[run.data.tags[TAG_TRIAL]]
 
@@ -145,15 +147,12 @@ def test_sigint_during_the_search_then_resume_completes_every_trial_once(study_e
     assert all(searcher.optuna_trial(r.trial_id).state == TrialState.COMPLETE for r in search)
 
 
-def test_resume_with_a_larger_budget_runs_only_the_missing_trials(study_env: Path) -> None:
+def test_resume_with_a_larger_budget_runs_only_the_missing_trials(local_ray, study_env: Path) -> None:
     settings = dict(trials_per_cell=2, seeds=2, confirm={"seeds": 2}, scheduler={"type": "fifo"},
                     train={"steps": 60, "eval_every": 20, "eval_samples": 300})
-    path = study_file(study_env, **settings)
-    spec = load_spec(path)
+    spec = load_spec(study_file(study_env, **settings))
     study_dir = study_env / "studies" / spec.name
-    first = _launch(path, study_env)
-    output = first.communicate(timeout=400)[0]
-    assert first.returncode == 0, output[-3000:]
+    assert not run_study(spec).interrupted
     round_one = trial_records(study_dir, spec)
     confirm_one = experiment_records(str(study_dir / "confirm"), spec)
     assert Counter(r.phase for r in round_one) == {"search": 4, "confirm": len(confirm_one)} and confirm_one
@@ -161,9 +160,7 @@ def test_resume_with_a_larger_budget_runs_only_the_missing_trials(study_env: Pat
     # The same study (name, storage, tracking) with one more trial per cell, resumed from this file.
     bigger_path = study_file(study_env, filename="bigger.yaml", **{**settings, "trials_per_cell": 3})
     bigger = load_spec(bigger_path)
-    second = _launch(bigger_path, study_env, "--resume")
-    output = second.communicate(timeout=400)[0]
-    assert second.returncode == 0, output[-3000:]
+    assert not run_study(bigger, resume=True).interrupted
 
     assert {p.name for p in study_dir.iterdir() if p.is_dir()} == {"search", "search-2", "confirm", "confirm-2",
                                                                    "report"}
@@ -218,7 +215,7 @@ def test_resume_with_a_larger_budget_runs_only_the_missing_trials(study_env: Pat
     assert (study_dir / "study.yaml").read_text() == bigger_path.read_text()
 
 
-def test_extending_a_multi_objective_study_keeps_the_pareto_tags_current(study_env: Path) -> None:
+def test_extending_a_multi_objective_study_keeps_the_pareto_tags_current(local_ray, study_env: Path) -> None:
     """The `pareto` tag marks the trials on their cell's front after the extension, and only those: a trial
     on the first round's front that a new trial dominates loses it."""
     settings = dict(objective=[{"metric": "coverage", "mode": "max"}, {"metric": "recall", "mode": "max"}],
