@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from study.protocol import DIVERGED_KEY
 from study.results import trial_records
 from study.spec import load_spec
 from study.tracking import TAG_ROLE, TAG_TRIAL
@@ -92,26 +93,34 @@ def _launch(command: list[str], directory: Path, env: dict[str, str], output: Pa
         return subprocess.Popen(command, cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _checkpointed_workers(launcher: subprocess.Popen, study_dir: Path) -> list[int]:
-    """Live trial workers whose running trial has reported (so checkpointed) and not finished: Tune records
-    the reporting worker's pid in each result."""
-    workers = set(_trial_workers(launcher.pid))
-    found = []
+def _last_reports(study_dir: Path) -> dict[Path, dict]:
+    """The last report in each trial's result file (Tune records the reporting worker's pid in each)."""
+    reports = {}
     for results in study_dir.rglob("result.json"):
-        lines = [line for line in results.read_text().splitlines() if line.strip()]
+        lines = [line for line in results.read_text().split("\n")[:-1] if line.strip()]  # whole lines only
         if lines:
-            last = json.loads(lines[-1])
-            if last.get("pid") in workers and last["step"] < STEPS:
-                found.append(last["pid"])
-    return found
+            reports[results] = json.loads(lines[-1])
+    return reports
 
 
-def _kill_checkpointed_worker(launcher: subprocess.Popen, study_dir: Path) -> int:
-    """SIGKILL the worker of a trial that has a checkpoint (a fresh trial's worker would restart from 0)."""
-    _wait(lambda: bool(_checkpointed_workers(launcher, study_dir)), "a checkpointed trial's worker", launcher)
-    (pid, *_) = _checkpointed_workers(launcher, study_dir)
-    os.kill(pid, signal.SIGKILL)
-    return pid
+def _kill_checkpointed_worker(launcher: subprocess.Popen, study_dir: Path, timeout_s: float = 300) -> Path:
+    """SIGKILL the worker of a trial seen reporting mid-run: a report that arrived since the last look, past the
+    first (so checkpointed, and past where the poisoned trial diverges), with two to go. Only a report seen
+    arriving says what a worker runs now: Tune reuses a worker for the next trial once one ends, and a kill then
+    would restart a fresh trial from 0 or, during the hand-over, fail it outright. Returns the killed trial's
+    result file."""
+    deadline = time.monotonic() + timeout_s
+    seen = _last_reports(study_dir)
+    while True:
+        assert launcher.poll() is None and time.monotonic() < deadline, "no checkpointed trial's worker to kill"
+        time.sleep(0.1)
+        reports, workers = _last_reports(study_dir), set(_trial_workers(launcher.pid))
+        for results, last in reports.items():
+            if (last != seen.get(results) and last.get("pid") in workers and not last.get(DIVERGED_KEY)
+                    and 2 * EVERY <= last["step"] <= STEPS - 2 * EVERY):
+                os.kill(last["pid"], signal.SIGKILL)
+                return results
+        seen = reports
 
 
 def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_nothing(study_env: Path) -> None:
@@ -131,11 +140,13 @@ def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_no
     first = _launch(command, study_env, env, output_of["first"])
     second = None
     faults: list[str] = []
+    killed: list[Path] = []  # the result files of the trials whose workers were killed
     try:
         # 1-2: a trial's worker killed twice, each time once a trial has checkpointed past its first report
         for past in (2 * EVERY, 5 * EVERY):  # the second kill once a trial is well past the first
             _wait(lambda: any(step >= past for step in _trial_steps(client).values()), f"a trial at {past}", first)
-            faults.append(f"worker {_kill_checkpointed_worker(first, study_env / 'studies' / 'smoke')} killed")
+            killed.append(_kill_checkpointed_worker(first, study_env / "studies" / "smoke"))
+            faults.append(f"the worker of {killed[-1].parent.name} killed")
         # 3: the tracking server away for a while, trials reporting meanwhile: the driver keeps their logs
         servers.stop(server)
         time.sleep(12)
@@ -188,6 +199,7 @@ def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_no
             assert restored == sorted(restored), (trial_id, restored)  # never back to an earlier start
             restarted += restored[-1] > 0
         assert restarted >= 2, faults  # the killed trials continued from a checkpoint, not from step 0
+        assert all(_restarts(results) for results in killed), faults  # each restart is seen in Tune's record
         for record in records:  # Tune's own record of every report, restarts included: each one restored
             restarts = _restarts(Path(record.checkpoint).parent / "result.json")
             assert all(restored > 0 for restored in restarts), (record.trial_id, restarts)
