@@ -103,24 +103,28 @@ def _last_reports(study_dir: Path) -> dict[Path, dict]:
     return reports
 
 
-def _kill_checkpointed_worker(launcher: subprocess.Popen, study_dir: Path, timeout_s: float = 300) -> Path:
+def _kill_checkpointed_worker(launcher: subprocess.Popen, study_dir: Path) -> Path:
     """SIGKILL the worker of a trial seen reporting mid-run: a report that arrived since the last look, past the
     first (so checkpointed, and past where the poisoned trial diverges), with two to go. Only a report seen
     arriving says what a worker runs now: Tune reuses a worker for the next trial once one ends, and a kill then
     would restart a fresh trial from 0 or, during the hand-over, fail it outright. Returns the killed trial's
     result file."""
-    deadline = time.monotonic() + timeout_s
-    seen = _last_reports(study_dir)
-    while True:
-        assert launcher.poll() is None and time.monotonic() < deadline, "no checkpointed trial's worker to kill"
-        time.sleep(0.1)
+    seen, killed = _last_reports(study_dir), []
+
+    def kill_one() -> bool:
+        nonlocal seen
         reports, workers = _last_reports(study_dir), set(_trial_workers(launcher.pid))
         for results, last in reports.items():
             if (last != seen.get(results) and last.get("pid") in workers and not last.get(DIVERGED_KEY)
                     and 2 * EVERY <= last["step"] <= STEPS - 2 * EVERY):
                 os.kill(last["pid"], signal.SIGKILL)
-                return results
+                killed.append(results)
+                return True
         seen = reports
+        return False
+
+    _wait(kill_one, "a checkpointed trial's worker", launcher)
+    return killed[0]
 
 
 def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_nothing(study_env: Path) -> None:
