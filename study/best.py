@@ -15,10 +15,6 @@ import os
 import sys
 from pathlib import Path
 
-from mlflow.artifacts import download_artifacts
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
 from deligan_core.checkpoint import BEST_MARKER, CHECKPOINT_NAME
 from deligan_core.cli import OneLineParser, did_you_mean, refuse
 from study.results import SPEC_NAME, best_confirmed, best_search_record, study_spec, trial_records
@@ -83,6 +79,10 @@ def write_best_marker(study_dir: str | Path) -> Path | None:
 def checkpoint_from_mlflow_uri(uri: str) -> Path:
     """Local checkpoint file for an MLflow ``runs:/<run_id>`` URI: the artifact of the run's first seed
     (``checkpoint/seed<k>/checkpoint.pt``), downloaded, or else the checkpoint path the run records."""
+    from mlflow.artifacts import download_artifacts  # here, not at the top: printing a path needs no MLflow (2 s)
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
     tracking = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
     run_id = uri.removeprefix("runs:/").strip("/").split("/")[0]
     try:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 
-from prdc import compute_prdc
-
 from deligan_core.metrics import keys
 from deligan_core.metrics._arrays import ArrayLike, as_matrix
 
@@ -26,6 +24,8 @@ def prdc(real_features: ArrayLike, fake_features: ArrayLike, k: int = 5) -> dict
             "`real_features` and `fake_features` must have the same width, "
             f"but got {real.shape[1]} and {fake.shape[1]}"
         )
+    from prdc import compute_prdc  # here, not at the top: it imports scikit-learn (1-2 s), which only scoring needs
+
     with contextlib.redirect_stdout(io.StringIO()):  # compute_prdc prints the set sizes
         out = compute_prdc(real, fake, nearest_k=k)
     return {

@@ -25,12 +25,6 @@ from tests.core.tiny_inception import TinyInception
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One classifier cache per test session (the same folder in every test module)."""
-    return tmp_path_factory.getbasetemp() / "deligan-cache"
-
-
-@pytest.fixture(scope="session")
 def digits():
     return load_dataset("digits", per_class=50)
 

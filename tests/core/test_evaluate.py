@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -30,12 +29,6 @@ IMAGE_KEYS = {keys.IS, keys.IS_STD, keys.M_IS, keys.M_IS_STD, keys.CLASSES_COVER
               keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE, keys.MEMORISATION_SHARE,
               keys.MEMORISATION_RATIO, keys.CLASSIFIER_ACCURACY}
 TOY_KEYS = {keys.MODES_COVERED, keys.HIGH_QUALITY, keys.PRECISION, keys.RECALL, keys.DENSITY, keys.COVERAGE}
-
-
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One classifier cache per test session (the same folder in every test module)."""
-    return tmp_path_factory.getbasetemp() / "deligan-cache"
 
 
 class Replay:

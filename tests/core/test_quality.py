@@ -40,8 +40,8 @@ def cli(*args: str) -> dict:
 def paper_mnist_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     """The final report of each model trained through the CLI at the paper's MNIST setting, by model."""
     directory = tmp_path_factory.mktemp("paper-mnist")
-    runs = {model: _start("--dataset", "mnist5k", "--per-class", "50", "--model", model, "--steps", "1000",
-                          "--eval-every", "500", "--threads", "1", "--out", str(directory / model))
+    runs = {model: _start("--dataset", "mnist5k", "--per-class", "50", "--model", model, "--steps", "800",
+                          "--eval-every", "800", "--threads", "1", "--out", str(directory / model))
             for model in MODELS}
     try:
         return {model: _finish(run) for model, run in runs.items()}

@@ -35,7 +35,7 @@ from study.tracking import TAG_PARETO, TAG_ROLE, TAG_TRIAL
 from tests.study.conftest import NULL, study_file
 
 pytestmark = pytest.mark.slow
-STEPS, EVERY = 1200, 200  # the interrupted study: trials long enough to be caught between two reports
+STEPS, EVERY = 800, 100  # the interrupted study: trials long enough to be caught between two reports
 REPO = Path(__file__).resolve().parents[2]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
