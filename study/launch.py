@@ -43,7 +43,7 @@ from study.protocol import BASELINE_ROLE, BEST_ROLE, CONFIRM, CONFIRM_SEED_BASE,
 from study.report import build_report
 from study.results import (REAL_NAME, SPEC_NAME, UNFINISHED, TrialRecord, best_search_record, experiment_records,
                            pareto_records, phase_dirs, round_dir, study_spec, study_summary, trial_records)
-from study.search import FixedTrials, StudySearch, make_scheduler, optuna_storage, trial_config
+from study.search import FixedTrials, StudySearch, fail_lost_suggestions, make_scheduler, optuna_storage, trial_config
 from study.space import baseline_point
 from study.spec import SpecError, StudySpec, load_spec
 from study.tracking import (TAG_PARETO, TrialTracker, absolute_uri, close_study_run, describe_study_run,
@@ -225,7 +225,7 @@ class _PhaseRunner:
         """Finish the last search round, then start a new one while a cell has fewer than trials_per_cell
         trials (a study resumed with a larger budget); True when interrupted."""
         rounds = phase_dirs(self.study_dir, SEARCH)
-        if rounds and self._resume(rounds[-1], search_trainable(self.spec)):
+        if rounds and self._resume(rounds[-1], search_trainable(self.spec), search=True):
             return True
         done = {c.key: 0 for c in self.spec.cells()}
         for record in trial_records(self.study_dir, self.spec, phase=SEARCH) if rounds else []:
@@ -247,9 +247,13 @@ class _PhaseRunner:
             return self._resume(directory, trainable)
         return self._fit(directory.rsplit("/", 1)[1], FixedTrials(configs), FIFOScheduler(), len(configs), trainable)
 
-    def _resume(self, directory: str, trainable: Any) -> bool:
+    def _resume(self, directory: str, trainable: Any, *, search: bool = False) -> bool:
         if not any(r.outcome == UNFINISHED for r in experiment_records(directory, self.spec)):
             return False
+        lost = fail_lost_suggestions(directory) if search and self.local else []
+        if lost:
+            print(f"Optuna: {len(lost)} trials asked for after Tune's last record of {directory} (lost with the "
+                  f"driver; suggested again) marked FAIL: {', '.join(lost)}", file=sys.stderr)
         tuner = tune.Tuner.restore(directory, trainable=trainable, resume_unfinished=True)
         tuner.fit()
         return any(r.outcome == UNFINISHED for r in experiment_records(directory, self.spec))

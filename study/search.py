@@ -128,6 +128,23 @@ def load_search(search_dir: str | Path) -> StudySearch:
     return search
 
 
+def fail_lost_suggestions(search_dir: str | Path) -> list[str]:
+    """Before a search round is restored: tell FAIL to the Optuna trials its killed driver asked for after
+    Tune's last snapshot (RUNNING in the journal, unknown to the searcher state Tune kept; Tune does not know
+    those trials either, and suggests their budget slots again). Returns them as ``<cell> #<number>``."""
+    search = load_search(search_dir)
+    lost = []
+    for cell, searcher in search.optuna.items():
+        study, known = searcher._ot_study, {t.number for t in searcher._ot_trials.values()}
+        if study is None:  # a study without a search space asks Optuna nothing
+            continue
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if trial.number not in known:
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+                lost.append(f"{cell} #{trial.number}")
+    return lost
+
+
 def trial_config(spec: StudySpec, cell: str, params: dict[str, Any], *, seeds: tuple[int, ...], phase: str,
                  role: str, final_eval_samples: int | None = None) -> TrialConfig:
     """The trial of one configuration (cell values + `params`) on a group of seed indices."""

@@ -11,7 +11,8 @@ stored in each file, `checkpoint_sha256.seed<k>`, checked again by every `deliga
 While the tracking server cannot be reached, the trials' logging calls wait in order (`study.delivery`) and
 go out when it answers again; what is still undelivered when a phase ends (after a minute's wait) is named
 on stderr. Files to upload are copied first, since a checkpoint directory may be gone by then. A driver that
-restores a phase first logs the results Tune kept and MLflow lacks (those a killed driver was keeping).
+restores a phase first logs the results Tune kept and MLflow lacks (those a killed driver was keeping), and
+deletes the runs of trials the killed driver started after Tune's last snapshot (Tune runs others instead).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from study.trainable import SAMPLES_PREFIX, seed_dir
 TAG_STUDY_DIR = "deligan.study_dir"
 TAG_ROLE = "deligan.role"  # study (the parent run) or trial
 TAG_TRIAL = "deligan.trial_id"
+TAG_EXPERIMENT = "deligan.experiment"  # the Tune experiment (phase round) directory a trial belongs to
+TAG_LOST = "deligan.lost"  # why a run was deleted: its trial was lost with a killed driver
 TAG_PARETO = "pareto"  # "true" on the trials of a cell's Pareto front, "false" on the other search trials
 TAG_NOTE = "mlflow.note.content"  # a run's (or an experiment's) description in the MLflow UI, Markdown
 NOTE_LIMIT = 8000  # MLflow's longest run tag value
@@ -198,6 +201,7 @@ class TrialTracker(Callback):
         else:
             config = TrialConfig.from_dict(trial.config)
             tags = {"mlflow.parentRunId": self.parent, TAG_TRIAL: trial.trial_id, TAG_ROLE: "trial",
+                    TAG_EXPERIMENT: trial.experiment_dir_name,
                     "cell": config.cell, "phase": config.phase, "role": config.role,
                     "seeds": ",".join(str(s) for s in config.seeds)}
             run_id = self.client.create_run(self.experiment, run_name=f"{config.phase}/{config.cell}/{trial.trial_id}",
@@ -231,7 +235,11 @@ class TrialTracker(Callback):
 
     def _reconcile(self, trials: list) -> None:
         """After a restore: log the results Tune kept that MLflow lacks (a driver killed while the server was
-        away lost the calls it was keeping), and end the runs of trials that ended meanwhile."""
+        away lost the calls it was keeping), end the runs of trials that ended meanwhile, and delete the runs
+        of trials Tune no longer knows (see `_delete_lost_runs`)."""
+        for name in sorted({trial.experiment_dir_name for trial in trials}):
+            self.delivery.send(f"runs of trials lost with the driver of {name}",
+                               lambda name=name: self._delete_lost_runs(name, trials))
         for trial in trials:
             results = Path(trial.path or "/nonexistent") / RESULT_FILE  # (no local copy: a study kept at a URI)
             if not results.is_file():
@@ -240,6 +248,26 @@ class TrialTracker(Callback):
                                lambda trial=trial, results=results: self._backfill(trial, results))
             if trial.status in ("TERMINATED", "ERROR"):
                 self._end(trial, self._outcome_tags(trial), self._end_status(trial), only_if_open=True)
+
+    def _delete_lost_runs(self, experiment_dir_name: str, trials: list) -> None:
+        """Delete (MLflow's soft delete: restorable from the UI's deleted runs) the runs of experiment
+        `experiment_dir_name` whose trials neither Tune's restored state (`trials`, Tune's live list) nor
+        this driver knows: trials a killed driver started after Tune's last snapshot, whose budget slots
+        are suggested again. Each keeps a `deligan.lost` tag saying why."""
+        query = (f"tags.`mlflow.parentRunId` = '{self.parent}' and tags.`{TAG_EXPERIMENT}` = '{experiment_dir_name}' "
+                 f"and tags.`{TAG_ROLE}` = 'trial'")
+        known = {trial.trial_id for trial in trials} | set(self._runs)
+        for run in self.client.search_runs([self.experiment], query, max_results=10000):
+            trial_id = run.data.tags[TAG_TRIAL]
+            if trial_id in known:
+                continue
+            reason = (f"trial {trial_id} was started by a driver killed before Tune recorded it; the restored "
+                      f"study does not hold it and ran another trial in its place")
+            self.client.set_tag(run.info.run_id, TAG_LOST, reason)
+            if run.info.status == "RUNNING":
+                self.client.set_terminated(run.info.run_id, status="KILLED")
+            self.client.delete_run(run.info.run_id)
+            print(f"MLflow: run {run.info.run_id} deleted: {reason}", file=sys.stderr)
 
     def _backfill(self, trial, results: Path) -> None:
         for line in results.read_text().splitlines():

@@ -4,7 +4,8 @@ The seeds of the group train side by side, one evaluation window at a time (one 
 one batched computation with `seeds.batched`); at each evaluation the trial reports the group's mean of
 every metric (and each seed's objective values) with one checkpoint directory (``seed<k>/checkpoint.pt``
 per seed and a sample grid), so a scheduler judges the group, never one seed.
-A restarted trial resumes every seed from `tune.get_checkpoint()`. A confirmation trial scores
+A restarted trial resumes every seed from `tune.get_checkpoint()` (or, when a killed driver left that
+emptied, the trial's newest checkpoint that reads back whole). A confirmation trial scores
 `final_eval_samples` samples once training ends and reports that as its final result. Torch threads
 follow the trial's CPUs; a trial given GPUs trains on CUDA when CUDA exists (capped at its share of the
 GPU's memory when given a fraction, `study.gpu`), a trial given none never touches CUDA. A diverging run
@@ -16,17 +17,19 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
 import ray
 import torch
 from ray import tune
 
 from deligan_core import DivergenceError, EvalEvent, RunConfig, SeedGroup, Trainer
-from deligan_core.checkpoint import CHECKPOINT_NAME
+from deligan_core.checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint
 from deligan_core.metrics import make_evaluator
 from study.gpu import apply_memory_share
 from study.protocol import DIVERGED_KEY, FAILURE_KEY, FINAL_KEY, TrialConfig, group_result
@@ -50,6 +53,37 @@ def seed_dir(index: int) -> str:
     return f"seed{index}"
 
 
+def restorable_checkpoint(checkpoint: tune.Checkpoint | None, seeds: tuple[int, ...]) -> tune.Checkpoint | None:
+    """The checkpoint to resume from: Tune's, when every seed's file in it reads back whole; else the trial's
+    newest one that does (None: none does, start over). Tune keeps one checkpoint a trial and deletes the
+    older once a newer one is registered, so a driver killed between that deletion and its next snapshot
+    leaves Tune's record pointing at an emptied directory beside the complete one that replaced it."""
+    if checkpoint is None or _readable(checkpoint, seeds):
+        return checkpoint
+    fs, parent = checkpoint.filesystem, checkpoint.path.rstrip("/").rsplit("/", 1)[0]
+    siblings = sorted((info.path for info in fs.get_file_info(pyarrow.fs.FileSelector(parent))
+                       if info.type == pyarrow.fs.FileType.Directory and info.base_name.startswith("checkpoint_")),
+                      reverse=True)
+    for path in siblings:
+        candidate = tune.Checkpoint(path, filesystem=fs)
+        if path != checkpoint.path and _readable(candidate, seeds):
+            print(f"{checkpoint.path}: unreadable or emptied; resuming from {path}", file=sys.stderr)
+            return candidate
+    print(f"{checkpoint.path}: unreadable or emptied, and no other checkpoint of the trial reads back; "
+          f"starting over", file=sys.stderr)
+    return None
+
+
+def _readable(checkpoint: tune.Checkpoint, seeds: tuple[int, ...]) -> bool:
+    with checkpoint.as_directory() as directory:
+        try:
+            for index in seeds:
+                read_checkpoint(Path(directory) / seed_dir(index) / CHECKPOINT_NAME)
+        except CheckpointError:
+            return False
+    return True
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """Train one seed group (`config`: a `study.protocol.TrialConfig` dict), reporting to Tune."""
     trial = TrialConfig.from_dict(config)
@@ -64,7 +98,7 @@ def train_trial(config: dict[str, Any]) -> None:
         run = trial.seed_run(index)
         run["train"].update(threads=max(1, int(resources.get("CPU", 1))), device=device)
         trainers[index] = Trainer(RunConfig.from_dict(run, source=source))
-    checkpoint = tune.get_checkpoint()
+    checkpoint = restorable_checkpoint(tune.get_checkpoint(), trial.seeds)
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             for index, trainer in trainers.items():

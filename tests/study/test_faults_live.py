@@ -17,14 +17,16 @@ import time
 from pathlib import Path
 
 import pytest
+from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from study.protocol import DIVERGED_KEY
 from study.results import trial_records
 from study.spec import load_spec
-from study.tracking import TAG_ROLE, TAG_TRIAL
+from study.tracking import TAG_LOST, TAG_ROLE, TAG_TRIAL
 from study.trainable import NAN_ENV
 from tests import servers
+from tests.processes import cmdline, descendants, kill_driver
 from tests.study.conftest import NULL, study_file
 
 pytestmark = pytest.mark.slow
@@ -32,35 +34,9 @@ STEPS, EVERY = 6000, 600  # about 8 s a trial: 12 trials keep 2 workers busy for
 TRIALS = 12
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return -1
-
-
-def _descendants(root: int) -> list[int]:
-    """Every live process below `root`."""
-    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    parents = {pid: _parent(pid) for pid in pids}
-    found, frontier = [], [root]
-    while frontier:
-        children = [pid for pid, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
-
-
 def _trial_workers(launcher: int) -> list[int]:
     """The Ray worker processes running a trial of this launcher's study."""
-    return [pid for pid in _descendants(launcher) if _cmdline(pid).startswith("ray::ImplicitFunc")]
+    return [pid for pid in descendants(launcher) if cmdline(pid).startswith("ray::ImplicitFunc")]
 
 
 def _wait(condition, what: str, launcher: subprocess.Popen, timeout_s: float = 300) -> None:
@@ -162,14 +138,8 @@ def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_no
         servers.stop(server)
         _wait(lambda: output_of["first"].read_text().count(f"MLflow tracking store {uri} unreachable") == 2,
               "logs kept a second time", first)
-        ray_processes = _descendants(first.pid)
-        first.kill()
-        first.wait(timeout=60)
+        kill_driver(first)
         faults += ["tracking server stopped again", "driver killed while it was away"]
-        time.sleep(3)  # Ray's reaper stops the driver's own Ray node; what it leaves is stopped here by pid
-        for pid in ray_processes:
-            if "ray" in _cmdline(pid):
-                os.kill(pid, signal.SIGKILL)
         server = servers.start(server_args, port, log)
         second = _launch([*command, "--resume"], study_env, env, output_of["second"])
         second.wait(timeout=600)
@@ -187,6 +157,8 @@ def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_no
         runs = client.search_runs([experiment], max_results=1000)
         trials = {r.data.tags[TAG_TRIAL]: r for r in runs if r.data.tags.get(TAG_ROLE) == "trial"}
         assert len(trials) == len([r for r in runs if r.data.tags.get(TAG_ROLE) == "trial"]) == TRIALS  # one each
+        dropped = client.search_runs([experiment], run_view_type=ViewType.DELETED_ONLY)  # trials Tune never recorded
+        assert all(TAG_LOST in r.data.tags and r.data.tags[TAG_TRIAL] not in trials for r in dropped)
         assert [r.info.status for r in runs if r.info.status == "RUNNING"] == []  # parent included
         (diverged,) = failed
         assert trials[diverged.trial_id].data.tags["outcome"] == "diverged"

@@ -2,7 +2,9 @@
 
 Ctrl-C during the search, then --resume (the CLI in a subprocess, as a user runs it): every search trial
 completes exactly once (one MLflow run each), the interrupted ones continue from their checkpoints, the
-Optuna studies hold each trial once, and the confirmation runs after the search. A resume with a larger
+Optuna studies hold each trial once, and the confirmation runs after the search. A driver killed just
+after a trial started, before Tune recorded it: the resume deletes that trial's MLflow run, fails its Optuna
+trial and runs another in its place. A resume with a larger
 trials_per_cell (`run_study` on the module's Ray instance): only the missing trials run, in a new search
 round (`search-2`) that continues the same Optuna studies, then a new confirmation (`confirm-2`); any other
 change to the file is refused by the CLI; a multi-objective study's Pareto tags follow the extended fronts.
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -31,7 +34,8 @@ from study.results import best_search_record, experiment_records, pareto_records
 from study.search import load_search, optuna_storage
 from study.space import baseline_point
 from study.spec import load_spec
-from study.tracking import TAG_PARETO, TAG_ROLE, TAG_TRIAL
+from study.tracking import TAG_LOST, TAG_PARETO, TAG_ROLE, TAG_TRIAL
+from tests.processes import kill_driver
 from tests.study.conftest import NULL, study_file
 
 pytestmark = pytest.mark.slow
@@ -40,8 +44,8 @@ REPO = Path(__file__).resolve().parents[2]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _launch(spec: Path, cwd: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
+def _launch(spec: Path, cwd: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "study.launch", str(spec), *extra], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -145,6 +149,49 @@ def test_sigint_during_the_search_then_resume_completes_every_trial_once(study_e
         assert len(study.trials) == 3 and [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
         assert sorted(t.value for t in study.trials) == pytest.approx(sorted(r.value("coverage") for r in mine))
     assert all(searcher.optuna_trial(r.trial_id).state == TrialState.COMPLETE for r in search)
+
+
+def test_a_trial_started_after_tunes_last_snapshot_is_dropped_everywhere_when_its_killed_driver_resumes(
+        study_env: Path) -> None:
+    # One trial at a time, and Tune snapshots only when a trial checkpoints (no periodic snapshot): the second
+    # trial's MLflow run and Optuna trial exist from its start, Tune's record of it only from its first report.
+    path = study_file(study_env, trials_per_cell=1, seeds=1, confirm=NULL, scheduler={"type": "fifo"},
+                      max_concurrent=1, train={"steps": 1500, "eval_every": 500, "eval_samples": 200})
+    spec = load_spec(path)
+    study_dir = study_env / "studies" / spec.name
+    env = {"TUNE_GLOBAL_CHECKPOINT_S": "1e9"}
+    client = MlflowClient(f"sqlite:///{study_env / 'mlflow.db'}")
+
+    def trial_runs(view: int = ViewType.ACTIVE_ONLY) -> list:
+        experiment = client.get_experiment_by_name(spec.name)
+        runs = client.search_runs([experiment.experiment_id], run_view_type=view) if experiment else []
+        return [r for r in runs if r.data.tags.get(TAG_ROLE) == "trial"]
+
+    first = _launch(path, study_env, env=env)
+    deadline = time.monotonic() + 240
+    while len(trial_runs()) < 2:  # the second trial has just started
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0][-3000:]
+        time.sleep(0.1)
+    kill_driver(first)
+    (lost,) = {r.data.tags[TAG_TRIAL] for r in trial_runs()} - {r.trial_id for r in trial_records(study_dir, spec)}
+
+    second = _launch(path, study_env, "--resume", env=env)
+    output = second.communicate(timeout=300)[0]
+    assert second.returncode == 0, output[-3000:]
+
+    records = trial_records(study_dir, spec)
+    assert len(records) == 2 and all(r.outcome == "complete" for r in records)  # a replacement ran in its place
+    assert lost not in {r.trial_id for r in records}
+    assert sorted(r.data.tags[TAG_TRIAL] for r in trial_runs()) == sorted(r.trial_id for r in records)
+    (deleted,) = trial_runs(ViewType.DELETED_ONLY)  # kept in MLflow's deleted runs, saying why
+    assert deleted.data.tags[TAG_TRIAL] == lost and deleted.info.status == "KILLED"
+    assert "killed before Tune recorded it" in deleted.data.tags[TAG_LOST]
+    states = Counter(t.state for cell in spec.cells()
+                     for t in optuna.load_study(study_name=cell.key, storage=optuna_storage(study_dir)).trials)
+    assert states == {TrialState.COMPLETE: 2, TrialState.FAIL: 1}  # nothing left RUNNING
+    # and the resumed driver said what it dropped
+    assert f"trial {lost} was started by a driver killed before Tune recorded it" in output
+    assert "Optuna: 1 trials asked for after Tune's last record" in output
 
 
 def test_resume_with_a_larger_budget_runs_only_the_missing_trials(local_ray, study_env: Path) -> None:

@@ -1,0 +1,51 @@
+"""Processes of a study run as a user runs it, found through /proc and stopped by their own process ids."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+
+def cmdline(pid: int) -> str:
+    """A process's command line ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below `root`."""
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    parents = {pid: _parent(pid) for pid in pids}
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def kill_driver(driver: subprocess.Popen) -> None:
+    """SIGKILL a study's driver, then the Ray processes it started that outlive it (Ray's reaper stops the
+    driver's own Ray node within seconds; what it leaves is stopped here, by pid)."""
+    ray_processes = descendants(driver.pid)
+    driver.kill()
+    driver.wait(timeout=60)
+    time.sleep(3)
+    for pid in ray_processes:
+        if "ray" in cmdline(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
