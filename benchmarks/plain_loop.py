@@ -49,7 +49,7 @@ class Latent(nn.Module):
 
     def __init__(self, mixture: bool) -> None:
         super().__init__()
-        self.mixture = mixture
+        self.mixture = mixture  # mu and sigma exist for GAN too (unused): both models draw the same init
         self.mu = nn.Parameter(torch.rand(COMPONENTS, Z_DIM) * 2 - 1)
         self.sigma = nn.Parameter(torch.full((COMPONENTS, Z_DIM), 0.2))
 
