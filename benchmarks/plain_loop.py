@@ -8,7 +8,7 @@ figure), so a fault in the project's networks, latent or trainer would show as a
 Official G; the official D's three convs with a dense layer on the 4x4x64 map instead of the max-pool and
 minibatch discrimination; PyTorch's default initialisation; one D then one G update per batch on the same
 fake batch; epochs as permutations; Adam (beta1 0.5); DeLiGAN with 50 components drawn at random, sigma 0.2
-and the official mean penalty (lambda 1/3). Prints one JSON line per 1,000 steps.
+and the official mean penalty (lambda 1/3). Prints one JSON line per 1,000 steps and at the last.
 
     python benchmarks/plain_loop.py --model gan --seed 0              # the official loss, Adam 5e-4
     python benchmarks/plain_loop.py --model gan --r1 1 --lr 1e-3      # the trainer's recipe, this D
@@ -28,20 +28,7 @@ from deligan_core.data import load_dataset
 from deligan_core.metrics import Evaluator
 
 Z_DIM, COMPONENTS, BATCH = 30, 50, 50
-
-
-class Sampler:
-    """`sample(n, seed)` of the generator in inference mode, as the evaluator expects."""
-
-    def __init__(self, generator: nn.Module, latent: Latent) -> None:
-        self.generator, self.latent = generator, latent
-
-    @torch.no_grad()
-    def sample(self, n: int, seed: int) -> Tensor:
-        self.generator.eval()
-        out = self.generator(self.latent(n, torch.Generator().manual_seed(seed)))
-        self.generator.train()
-        return out
+SCORES = ("is", "m_is", "classes_covered", "fid")
 
 
 class Latent(nn.Module):
@@ -59,6 +46,20 @@ class Latent(nn.Module):
             return eps
         i = torch.randint(COMPONENTS, (n,), generator=generator)
         return self.mu[i] + self.sigma[i] * eps
+
+
+class Sampler:
+    """`sample(n, seed)` of the generator in inference mode, as the evaluator expects."""
+
+    def __init__(self, generator: nn.Module, latent: Latent) -> None:
+        self.generator, self.latent = generator, latent
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int) -> Tensor:
+        self.generator.eval()
+        out = self.generator(self.latent(n, torch.Generator().manual_seed(seed)))
+        self.generator.train()
+        return out
 
 
 def networks() -> tuple[nn.Module, nn.Module]:
@@ -115,10 +116,9 @@ def main() -> None:
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
-        if step % 1000 == 0:
+        if step % 1000 == 0 or step == args.steps:
             scores = evaluator(sampler)
-            print(json.dumps({"step": step, **{k: round(scores[k], 3) for k in ("is", "m_is", "classes_covered",
-                                                                             "fid")},
+            print(json.dumps({"step": step, **{k: round(scores[k], 3) for k in SCORES},
                               "d_fake": round(torch.sigmoid(logit_fake).mean().item(), 3),
                               "sigma_mean": round(latent.sigma.mean().item(), 3) if latent.mixture else None,
                               "minutes": round((time.perf_counter() - started) / 60, 1)}), flush=True)
