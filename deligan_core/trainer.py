@@ -26,11 +26,12 @@ from torch import Tensor, nn
 from deligan_core.acceleration import autocast, compiled, full_precision
 from deligan_core.augment import diff_augment
 from deligan_core.checkpoint import read_checkpoint, save_checkpoint
-from deligan_core.config import RunConfig, augment_policies, config_differences
+from deligan_core.config import ConfigError, RunConfig, augment_policies, config_differences
 from deligan_core.data import DataSplit, load_dataset
 from deligan_core.grid import save_sample_grid
 from deligan_core.metrics import keys, make_evaluator
 from deligan_core.models import ModelSpec, build_models
+from deligan_core.models.size import fit_error
 from deligan_core.penalties import r1_penalty, r1_weight
 from deligan_core.resolve import model_spec, resolve_config, saved_config
 from deligan_core.schedule import THRESHOLD_RULES, UPDATES_PER_BATCH, EpochBatches
@@ -122,6 +123,9 @@ class Trainer:
         self.data = data or load_dataset(d.dataset, per_class=d.per_class, fraction=d.fraction, seed=d.seed,
                                          root=d.root)
         self.spec: ModelSpec = model_spec(self.config, self.data)
+        too_large = fit_error(self.spec)
+        if too_large:
+            raise ConfigError(f"config: {too_large}")
         torch.set_num_threads(t.threads)
         self.device = resolve_device(t.device)
         with torch.random.fork_rng(devices=self._cuda_devices()):  # the global stream is left as it was
@@ -307,7 +311,13 @@ class Trainer:
             "rng": dict(self._rng),
             "data": {"name": self.data.name, "content_hash": self.data.content_hash,
                      "train_size": len(self.data.train_x)},
+            "eval_network": self.eval_network(),
         }
+
+    def eval_network(self) -> dict[str, str]:
+        """The network that scores this run's samples, by name and SHA-256 (`Evaluator.provenance`); {} when
+        the run scores none or its evaluator does not say."""
+        return dict(getattr(self.evaluator, "provenance", None) or {})
 
     def save(self, path: str | Path) -> Path:
         """Write a checkpoint atomically."""

@@ -3,6 +3,11 @@ much, with the interval and the corrected p-value, or that the data show no dete
 
 Every sentence is built from the confirmed results and the paired comparisons (`study.results`); none is
 written by hand. A study without a confirmation yet is answered from its search, and says so.
+
+The answer does not reward copying: where one model's memorisation share is detectably above the other's
+(paired, Holm-corrected) and above the real held-out images' own share against the same training subsets,
+the answer says so first, with the numbers, and its gains on other scores are called gains that come with
+copying, never simply better.
 """
 
 from __future__ import annotations
@@ -67,10 +72,24 @@ def _setting(spec: StudySpec, cell: str, dimension: str) -> str:
 
 
 def _direction(metric: str, spec: StudySpec) -> str | None:
+    if metric in keys.CLOSER_TO_REAL:
+        return None
     for objective in spec.objectives:
         if objective.metric == metric:
             return objective.mode
     return keys.better_direction(metric)
+
+
+def _real_value(c: CellComparison, spec: StudySpec, real: dict[str, dict[str, float]]) -> float | None:
+    """The real held-out data's own value of `c.metric`, on the data set of `c.cell` (None when unknown)."""
+    dataset = spec.resolved_values(spec.cell(c.cell).values)["dataset"]
+    return real.get(dataset, {}).get(c.metric)
+
+
+def _closer(c: CellComparison, best: dict[str, Confirmed], real_value: float) -> bool | None:
+    """Whether `c.cell`'s confirmed mean lies closer to the real data's value than its reference's (None: as close)."""
+    a, b = (abs(best[k].interval(c.metric).mean - real_value) for k in (c.cell, c.reference))  # type: ignore[union-attr]
+    return None if a == b else a < b
 
 
 def _is_better(difference: float, direction: str | None) -> bool | None:
@@ -85,20 +104,37 @@ def _interval(c: CellComparison) -> str:
     return f"{'+' if d.mean > 0 else ''}{fmt(d.mean)}{bounds}"
 
 
-def objective_sentence(c: CellComparison, best: dict[str, Confirmed], spec: StudySpec) -> str:
-    """One comparison on the first objective, as a sentence."""
+def objective_sentence(c: CellComparison, best: dict[str, Confirmed], spec: StudySpec,
+                       real: dict[str, dict[str, float]] | None = None, copying: list[Copying] | None = None) -> str:
+    """One comparison on the first objective, as a sentence. A score read against the real data
+    (`keys.CLOSER_TO_REAL`, m-IS) is called closer to or further from the real data's value, never better; a
+    gain of a model that copies (`copying_pairs`) is called one that comes with copying."""
     dimension, _ = spec.comparison() or ("", None)
     a, b = _setting(spec, c.cell, dimension), _setting(spec, c.reference, dimension)
     mean_a, mean_b = (best[k].interval(c.metric) for k in (c.cell, c.reference))
     assert mean_a is not None and mean_b is not None
     direction = _direction(c.metric, spec)
+    real_value = _real_value(c, spec, real or {}) if c.metric in keys.CLOSER_TO_REAL else None
     label = f"{c.metric} ({'higher' if direction == 'max' else 'lower'} is better)" if direction else c.metric
+    if real_value is not None:
+        label = f"{c.metric} (the real data's: {fmt(real_value)}; neither higher nor lower is better)"
     numbers = (f"{fmt(mean_a.mean)} against {fmt(mean_b.mean)}, a difference of {_interval(c)} over "
                f"{c.comparison.difference.n} paired seeds (Holm-corrected p = {fmt(c.comparison.p_holm)})")
     where = _where(spec, c.cell, dimension)
     if not significant(c.comparison.p_holm):
         return f"At {where}: no detectable difference between {a} and {b} on {label}: {numbers}{_caveat(c)}."
-    verb = "beats" if _is_better(c.comparison.difference.mean, direction) else "does worse than"
+    if c.metric in keys.CLOSER_TO_REAL:
+        closer = None if real_value is None else _closer(c, best, real_value)
+        verb = {True: "lies closer to the real data than", False: "lies further from the real data than",
+                None: "differs from"}[closer]
+    else:
+        better = _is_better(c.comparison.difference.mean, direction)
+        copier = _copier(c, copying or []) if c.metric != keys.MEMORISATION_SHARE else None
+        if copier is not None and (copier == c.cell) == better:
+            winner, loser = (a, b) if better else (b, a)
+            return (f"At {where}, {winner} scores better than {loser} on {label}, a gain that comes with copying "
+                    f"training images (above): {numbers}.")
+        verb = "beats" if better else "does worse than"
     return f"At {where}, {a} {verb} {b} on {label}: {numbers}."
 
 
@@ -113,7 +149,81 @@ def _caveat(c: CellComparison) -> str:
     return ""
 
 
-def other_metrics_sentence(comparisons: list[CellComparison], spec: StudySpec) -> str | None:
+@dataclass(frozen=True)
+class Copying:
+    """A model of a compared pair that copies its training images: detectably more than the other model, and
+    more than real held-out images do against the same training subsets."""
+
+    copier: str
+    other: str
+    comparison: CellComparison  # the pair's paired comparison on the memorisation share
+    share: float
+    other_share: float
+    real_share: float
+
+
+def copying_pairs(comparisons: list[CellComparison], best: dict[str, Confirmed], spec: StudySpec,
+                  real: dict[str, dict[str, float]]) -> list[Copying]:
+    """The compared pairs in which one model copies (see `Copying`); the real share is the cell's own
+    `real_memorisation_share` (the same training subsets), else the data set's reference value."""
+    found = []
+    for c in comparisons:
+        if c.metric != keys.MEMORISATION_SHARE or not significant(c.comparison.p_holm):
+            continue
+        copier, other = (c.cell, c.reference) if c.comparison.difference.mean > 0 else (c.reference, c.cell)
+        share, other_share = (best[k].interval(keys.MEMORISATION_SHARE) for k in (copier, other))
+        own = best[copier].interval(keys.REAL_MEMORISATION_SHARE)
+        dataset = spec.resolved_values(spec.cell(copier).values)["dataset"]
+        real_share = own.mean if own is not None else real.get(dataset, {}).get(keys.MEMORISATION_SHARE)
+        if share is not None and other_share is not None and real_share is not None and share.mean > real_share:
+            found.append(Copying(copier, other, c, share.mean, other_share.mean, real_share))
+    return found
+
+
+def copying_sentence(copy: Copying, spec: StudySpec) -> str:
+    """What copying a pair shows, first and with its numbers."""
+    dimension, _ = spec.comparison() or ("", None)
+    a, b = _setting(spec, copy.copier, dimension), _setting(spec, copy.other, dimension)
+    d = copy.comparison.comparison
+    low, high = d.difference.low, d.difference.high
+    if copy.comparison.cell != copy.copier and low is not None and high is not None:  # copier minus the other
+        low, high = -high, -low
+    bounds = "" if low is None else f" [95% CI {fmt(low)}, {fmt(high)}]"
+    return (f"At {_where(spec, copy.copier, dimension)}, {a} copies its training images: its memorisation share "
+            f"(the share of samples closer to a training image than that image's nearest training neighbour) is "
+            f"{fmt(copy.share)}, against {fmt(copy.other_share)} for {b} (+{fmt(abs(d.difference.mean))}{bounds}, "
+            f"Holm-corrected p = {fmt(d.p_holm)}) and {fmt(copy.real_share)} for real held-out images against the "
+            f"same training subsets. Its gains on the other scores below come with that copying: they do not make "
+            f"{a} a better model there.")
+
+
+def _copier(c: CellComparison, copying: list[Copying]) -> str | None:
+    """The model of `c`'s pair that copies, None when neither does."""
+    return next((x.copier for x in copying if {x.copier, x.other} == {c.cell, c.reference}), None)
+
+
+def _judged(c: CellComparison, best: dict[str, Confirmed], spec: StudySpec,
+            real: dict[str, dict[str, float]], copying: list[Copying] | None = None) -> str:
+    """How a detectable difference reads: " (better)", " (worse)", " (closer to / further from the real
+    data's V)" for the scores read against the real data, a gain that comes with copying when the model that
+    gains copies (`copying_pairs`), or "" when there is no way to judge it."""
+    if c.metric in keys.CLOSER_TO_REAL:
+        real_value = _real_value(c, spec, real)
+        closer = None if real_value is None else _closer(c, best, real_value)
+        if closer is None:
+            return ""
+        return f" ({'closer to' if closer else 'further from'} the real data's {fmt(real_value)})"  # type: ignore[arg-type]
+    better = _is_better(c.comparison.difference.mean, _direction(c.metric, spec))
+    copier = _copier(c, copying or []) if c.metric != keys.MEMORISATION_SHARE else None
+    if better is not None and copier is not None and (copier == c.cell) == better:
+        dimension, _ = spec.comparison() or ("", None)
+        return f" (a gain for {_setting(spec, copier, dimension)} that comes with copying)"
+    return "" if better is None else (" (better)" if better else " (worse)")
+
+
+def other_metrics_sentence(comparisons: list[CellComparison], spec: StudySpec, best: dict[str, Confirmed],
+                           real: dict[str, dict[str, float]] | None = None,
+                           copying: list[Copying] | None = None) -> str | None:
     """The other reported metrics that differ detectably (Holm p < 0.05), or that none does."""
     if not comparisons:
         return None
@@ -122,8 +232,7 @@ def other_metrics_sentence(comparisons: list[CellComparison], spec: StudySpec) -
     for c in comparisons:
         if not significant(c.comparison.p_holm):
             continue
-        better = _is_better(c.comparison.difference.mean, _direction(c.metric, spec))
-        judged = "" if better is None else (" (better)" if better else " (worse)")
+        judged = _judged(c, best, spec, real or {}, copying)
         found.append(f"{c.metric} at {_where(spec, c.cell, dimension)}: {_setting(spec, c.cell, dimension)} "
                      f"{_interval(c)}{judged}, p = {fmt(c.comparison.p_holm)}")
     if not found:
@@ -142,10 +251,12 @@ def answer(records: list[TrialRecord], spec: StudySpec, real: dict[str, dict[str
         paragraphs.append(_search_answer(records, spec))
         return paragraphs
     comparisons = compare_cells(confirmed, spec)
+    copying = copying_pairs(comparisons, best, spec, real or {})
+    paragraphs += [copying_sentence(copy, spec) for copy in copying]
     primary = [c for c in comparisons if c.metric == metric]
     if primary:
-        paragraphs.append(" ".join(objective_sentence(c, best, spec) for c in primary))
-        other = other_metrics_sentence([c for c in comparisons if c.metric != metric], spec)
+        paragraphs.append(" ".join(objective_sentence(c, best, spec, real, copying) for c in primary))
+        other = other_metrics_sentence([c for c in comparisons if c.metric != metric], spec, best, real, copying)
         if other:
             paragraphs.append(other)
     else:

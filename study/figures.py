@@ -8,6 +8,7 @@ Without a numeric dimension the cells are placed side by side. `limited_data`: t
 metric, intervals as bands. `curves`: the first objective at every evaluation of every search trial, one
 panel per cell. `pareto` (several objectives): every complete search trial per cell on the first two
 objectives, its Pareto front highlighted. `sigma`: the mixture's sigma over training in the confirmed runs.
+`training`: every reported metric over training in the confirmed runs, mean over seeds per cell.
 """
 
 from __future__ import annotations
@@ -230,4 +231,37 @@ def sigma_figure(records: list[TrialRecord], spec: StudySpec) -> Figure | None:
     panels[0].legend(fontsize="x-small")
     figure.suptitle(f"study {spec.name}: the mixture's sigma over training, confirmed runs (one line per seed)",
                     fontsize="medium")
+    return figure
+
+
+def training_figure(records: list[TrialRecord], spec: StudySpec,
+                    real: dict[str, dict[str, float]] | None = None) -> Figure | None:
+    """Every reported metric over training steps in the confirmed best runs: per cell the mean over its seeds
+    at each evaluation (the last point is the final scoring), one line per cell, the real held-out data's
+    own score dashed. None when the confirmed runs were evaluated fewer than twice."""
+    runs = [r for r in records if r.phase == CONFIRM and r.role == BEST_ROLE and r.outcome == COMPLETE]
+    metrics = [m for m in dict.fromkeys(m for cell in spec.cells() for m in report_metrics(spec, cell))
+               if any(len(r.curves.get(m, ())) > 1 for r in runs)]
+    if not metrics:
+        return None
+    figure, panels = panel_grid(len(metrics), columns=4, size=(3.6, 2.9))
+    cells = list(dict.fromkeys(r.cell for r in runs))
+    for panel, metric in zip(panels.flat, metrics):
+        for index, cell in enumerate(cells):
+            by_step: dict[int, list[float]] = {}
+            for record in (r for r in runs if r.cell == cell):
+                for step, value in record.curves.get(metric, ()):
+                    by_step.setdefault(step, []).append(value)
+            steps = sorted(by_step)
+            panel.plot(steps, [float(np.mean(by_step[s])) for s in steps], ".-", color=f"C{index % 10}",
+                       linewidth=1, label=cell)
+        for dataset, scores in (real or {}).items():
+            if metric in scores:
+                panel.axhline(scores[metric], color="0.3", linestyle="--", linewidth=1)
+        panel.set_title(metric, fontsize="medium")
+        panel.set_xlabel("step")
+        panel.grid(alpha=0.3)
+    panels.flat[0].legend(fontsize="x-small")
+    figure.suptitle(f"study {spec.name}: every reported metric over training, confirmed runs (mean over seeds; "
+                    f"dashed: real held-out data)", fontsize="medium")
     return figure

@@ -34,20 +34,23 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from deligan_core import RunConfig
 from deligan_core.cli import OneLineParser, refuse
-from deligan_core.metrics import evaluate_real
+from deligan_core.data import load_dataset
+from deligan_core.metrics import Evaluator
 from deligan_core.resolve import resolve_config
 from study.best import write_best_marker
 from study.gpu import gpu_fit_error
 from study.preflight import PreflightError, check_artifacts, check_own_state, preflight
+from study.progress import ProgressLine
 from study.protocol import BASELINE_ROLE, BEST_ROLE, CONFIRM, CONFIRM_SEED_BASE, SEARCH
 from study.report import build_report
-from study.results import (REAL_NAME, SPEC_NAME, UNFINISHED, TrialRecord, best_search_record, experiment_records,
-                           pareto_records, phase_dirs, round_dir, study_spec, study_summary, trial_records)
+from study.results import (NETWORKS_NAME, REAL_NAME, SPEC_NAME, UNFINISHED, TrialRecord, best_search_record,
+                           experiment_records, pareto_records, phase_dirs, round_dir, study_spec, study_summary,
+                           trial_records)
 from study.search import FixedTrials, StudySearch, fail_lost_suggestions, make_scheduler, optuna_storage, trial_config
 from study.space import baseline_point
 from study.spec import SpecError, StudySpec, load_spec
 from study.tracking import (TAG_PARETO, TrialTracker, absolute_uri, close_study_run, describe_study_run,
-                            log_real_reference, log_study_summary, open_study_run, tag_runs)
+                            log_eval_networks, log_real_reference, log_study_summary, open_study_run, tag_runs)
 from study.trainable import train_trial
 from study.ui import open_study_view, study_view_link
 
@@ -117,8 +120,9 @@ def _run_phases(spec: StudySpec, study_dir: str, root: str, uri: str, experiment
                 resume: bool) -> StudyOutcome:
     """The study's phases under its open MLflow parent run, then the tables, figures and best marker."""
     local = "://" not in root
-    real = real_reference(spec, study_dir if local else None)
+    real, networks = real_reference(spec, study_dir if local else None)
     log_real_reference(uri, parent, real)
+    log_eval_networks(uri, parent, networks)
     tracker = TrialTracker(uri, experiment, parent, log_checkpoints=spec.tracking.log_checkpoints)
     runner = _PhaseRunner(spec, study_dir, tracker, local=local)
     interrupted = runner.search()
@@ -135,7 +139,7 @@ def _run_phases(spec: StudySpec, study_dir: str, root: str, uri: str, experiment
     view = open_study_view(spec, uri, experiment)
     with tempfile.TemporaryDirectory() as scratch:  # a study kept at a URI: the report goes to MLflow only
         report = build_report(study_dir, None if local else scratch, spec=spec, records=records, real=real,
-                              mlflow_link=study_view_link(spec, uri, experiment))
+                              networks=networks, mlflow_link=study_view_link(spec, uri, experiment))
         log_study_summary(uri, parent, table, report.html.parent)
     describe_study_run(uri, parent, report.description(local=local))
     best = write_best_marker(study_dir) if local else None
@@ -164,31 +168,39 @@ def check_resumable(stored: StudySpec, given: StudySpec) -> None:
                          f"{stored.trials_per_cell}; a resumed study may only raise it")
 
 
-def real_reference(spec: StudySpec, study_dir: str | None) -> dict[str, dict[str, float]]:
+def real_reference(spec: StudySpec, study_dir: str | None) -> tuple[dict[str, dict[str, float]],
+                                                                    dict[str, dict[str, Any]]]:
     """The real held-out data's own scores, per data set of the study, at the sample count of the reported
     scores (the confirmation's, else the search's; fewer where the evaluation split holds fewer, as its
     `samples` and `class_samples` say) and with the study's evaluation network: the reference every figure
-    and table shows. Computed once, kept in the study
-    directory (this also trains each evaluation classifier once, before any trial asks for it)."""
-    path = Path(study_dir) / REAL_NAME if study_dir else None
-    if path is not None and path.is_file():
-        return json.loads(path.read_text())
+    and table shows; and that network per data set (`EvalClassifier.describe`: name, SHA-256, temperature,
+    accuracy, calibration error). Computed once, kept in the study directory (this also trains a local data
+    set's evaluation classifier once, before any trial asks for it)."""
+    paths = (Path(study_dir) / REAL_NAME, Path(study_dir) / NETWORKS_NAME) if study_dir else None
+    if paths is not None and all(p.is_file() for p in paths):
+        return json.loads(paths[0].read_text()), json.loads(paths[1].read_text())
     real: dict[str, dict[str, float]] = {}
+    networks: dict[str, dict[str, Any]] = {}
     for cell in spec.cells():
         config = resolve_config(RunConfig.from_dict(spec.run_dict(cell.values), source=spec.source))
         dataset, n = config.data.dataset, config.train.eval_samples
         if spec.confirm is not None and spec.confirm.eval_samples:  # what the reported (confirmed) scores use
             n = spec.confirm.eval_samples
         if n and dataset not in real:
-            real[dataset] = evaluate_real(dataset, n, root=config.data.root)
-    if path is not None:
-        path.write_text(json.dumps(real, indent=1))
-    return real
+            evaluator = Evaluator(load_dataset(dataset, root=config.data.root), n)
+            real[dataset] = evaluator.score_real()
+            if evaluator.classifier is not None:
+                networks[dataset] = evaluator.classifier.describe()
+    if paths is not None:
+        paths[0].write_text(json.dumps(real, indent=1))
+        paths[1].write_text(json.dumps(networks, indent=1))
+    return real, networks
 
 
 def confirm_trials(spec: StudySpec, records: list[TrialRecord]) -> list[dict]:
     """The confirmation trials: per cell, the best search configuration and the baseline, each on
-    `confirm.seeds` fresh seed indices (one trial per seed, so they run in parallel and pair by seed)."""
+    `confirm.seeds` fresh seed indices (one trial per seed, so they run in parallel and pair by seed); with
+    `trials_per_cell: 0` (no search) the cell's fixed configuration alone, as its best."""
     assert spec.confirm is not None
     n = spec.confirm.eval_samples or spec.resolved_train().eval_samples
     seeds = [CONFIRM_SEED_BASE + k for k in range(spec.confirm.seeds)]
@@ -196,9 +208,12 @@ def confirm_trials(spec: StudySpec, records: list[TrialRecord]) -> list[dict]:
     for cell in spec.cells():
         baseline = baseline_params(spec, cell.key, records)
         best = best_search_record(records, spec, cell.key)
-        chosen = [(BEST_ROLE, best.params)] if best is not None else []
-        if best is None or best.params != baseline:
-            chosen.append((BASELINE_ROLE, baseline))
+        if spec.trials_per_cell == 0:  # no search: the cell's one configuration is its best
+            chosen = [(BEST_ROLE, baseline)]
+        else:
+            chosen = [(BEST_ROLE, best.params)] if best is not None else []
+            if best is None or best.params != baseline:
+                chosen.append((BASELINE_ROLE, baseline))
         for role, params in chosen:
             configs += [trial_config(spec, cell.key, params, seeds=(seed,), phase=CONFIRM, role=role,
                                      final_eval_samples=n).to_dict() for seed in seeds]
@@ -263,7 +278,9 @@ class _PhaseRunner:
             search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
             max_concurrent_trials=self.spec.max_concurrent or trial_slots(self.spec), reuse_actors=True,
             trial_dirname_creator=trial_dirname), run_config=tune.RunConfig(
-            name=name, storage_path=self.study_dir, callbacks=[self.tracker], verbose=1,
+            name=name, storage_path=self.study_dir, verbose=1,
+            callbacks=[self.tracker, ProgressLine(name, num_samples, self.spec.resolved_train().steps,
+                                                  self.spec.objectives[0].metric)],
             failure_config=tune.FailureConfig(max_failures=self.spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
         tuner.fit()

@@ -1,10 +1,11 @@
 """`python -m study.report STUDY [--out DIR] [--tracking-uri URI]`: the limited-data report of a study.
 
-One self-contained HTML file (figures embedded, nothing fetched when it is opened) and the same figures as
-PNG, written to `<study dir>/report/` (or --out) and logged to the study's parent MLflow run under
-``report/``. Sections: the answer (`study.answer`), the confirmed results with the real-data reference and
-the paired comparisons, the limited-data curves, the search (every trial, expected best against the number
-of trials, importances, the objective against the searched parameters, the objective over training), sigma
+One self-contained HTML file (figures embedded, nothing fetched when it is opened), the same figures as
+PNG, and `summary.md` (the answer and the tables in Markdown), written to `<study dir>/report/` (or --out)
+and logged to the study's parent MLflow run under ``report/``. Sections: the answer (`study.answer`), the
+confirmed results with the real-data reference and the paired comparisons, the limited-data curves, the
+search (every trial, expected best against the number of trials, importances, the objective against the
+searched parameters, the objective over training), every metric over training in the confirmed runs, sigma
 over training, and samples beside their nearest training images. A running or interrupted study gets a
 report of what it has so far, marked partial. The launcher writes it at the end of every study.
 """
@@ -29,8 +30,8 @@ from study import figures as study_figures
 from study import search_figures
 from study.answer import StudyState, answer, fmt, study_state
 from study.protocol import SEARCH
-from study.results import (REAL_NAME, SPEC_NAME, TrialRecord, compare_cells, confirmed_results, report_metrics,
-                           search_rows, study_spec, trial_records)
+from study.results import (NETWORKS_NAME, REAL_NAME, SPEC_NAME, TrialRecord, compare_cells, confirmed_results,
+                           markdown_tables, report_metrics, search_rows, study_spec, trial_records)
 from study.sample_figures import sample_figures
 from study.spec import StudySpec
 from study.stats import Interval, significant
@@ -38,6 +39,7 @@ from study.tracking import absolute_uri, describe_study_run, find_study_run, log
 
 REPORT_DIR = "report"
 REPORT_NAME = "report.html"
+SUMMARY_NAME = "summary.md"  # the answer and the tables in Markdown, beside the HTML
 DEFAULT_STORAGE = StudySpec.model_fields["storage"].default  # where studies are kept unless told otherwise
 DPI = 110
 CAPTIONS = {
@@ -53,10 +55,13 @@ CAPTIONS = {
     "curves": "The objective at every evaluation of every search trial.",
     "pareto": "The Pareto front per cell on the first two objectives.",
     "sigma": "Sigma mean and min of the mixture over training, confirmed runs: a collapse shows as min near 0.",
+    "training": "Every reported metric over training, confirmed runs, mean over seeds per cell (the last point is "
+                "the final scoring): does a model degrade or start copying with longer training?",
     "samples": "Rows of samples (one per mixture component shown), each above every sample's nearest image of "
                "the run's own training subset (evaluation classifier's feature space): copies show as twins.",
 }
 MISSING = {"limited_data": "No confirmed results yet.", "sigma": "No confirmed run with a mixture latent.",
+           "training": "No confirmed run evaluated more than once.",
            "parameters": "No numeric parameter searched."}
 
 
@@ -82,6 +87,23 @@ def read_real_reference(study_dir: Path) -> dict[str, dict[str, float]]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def read_eval_networks(study_dir: Path) -> dict[str, dict[str, Any]]:
+    """The evaluation network of each data set, as the launcher kept it in the study directory ({} when absent)."""
+    path = study_dir / NETWORKS_NAME
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def ruler_lines(networks: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per data set: the network that scored it, its digest, accuracy, calibration and temperature."""
+    lines = []
+    for dataset, n in networks.items():
+        quality = "".join(f", {label} {n[key]:.2%}" for key, label in (("accuracy", "accuracy"), ("ece", "ECE"))
+                          if key in n)
+        lines.append(f"{dataset}: {n['eval_network']} (SHA-256 {n['eval_network_sha256'][:16]}...{quality}, "
+                     f"temperature {n['temperature']:.3f})")
+    return lines
+
+
 def study_figures_of(study_dir: str | Path, records: list[TrialRecord], spec: StudySpec,
                      real: dict[str, dict[str, float]]) -> tuple[dict[str, Figure], str]:
     """Every figure of the report by name, and why there are no sample figures (when there are none)."""
@@ -95,6 +117,7 @@ def study_figures_of(study_dir: str | Path, records: list[TrialRecord], spec: St
         "curves": study_figures.curves_figure(records, spec),
         "pareto": study_figures.pareto_figure(records, spec) if len(spec.objectives) > 1 else None,
         "sigma": study_figures.sigma_figure(records, spec),
+        "training": study_figures.training_figure(records, spec, real),
     }
     note = "No confirmed model with a checkpoint yet."
     try:
@@ -158,13 +181,15 @@ def _embed(path: Path, caption: str) -> Markup:
 
 def build_report(study_dir: str | Path, out: str | Path | None = None, *, spec: StudySpec | None = None,
                  records: list[TrialRecord] | None = None, real: dict[str, dict[str, float]] | None = None,
-                 mlflow_link: str | None = None) -> Report:
+                 networks: dict[str, dict[str, Any]] | None = None, mlflow_link: str | None = None) -> Report:
     """Write the report of the study in `study_dir` (finished, running or interrupted) into `out`
     (default `<study_dir>/report`): the HTML file and its figures as PNG. spec, records, real: what the
-    caller read already (the launcher), else read from the study directory."""
+    caller read already (the launcher), else read from the study directory; networks likewise (the evaluation
+    network of each data set, named in the report's header)."""
     spec = spec or study_spec(study_dir)
     records = records if records is not None else trial_records(study_dir, spec)
     real = real if real is not None else read_real_reference(Path(study_dir))
+    networks = networks if networks is not None else read_eval_networks(Path(study_dir))
     out = Path(out) if out is not None else Path(study_dir) / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     built, samples_note = study_figures_of(study_dir, records, spec, real)
@@ -188,8 +213,13 @@ def build_report(study_dir: str | Path, out: str | Path | None = None, *, spec: 
         objectives=", ".join(f"{o.metric} ({o.mode})" for o in spec.objectives),
         written=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), mlflow_link=mlflow_link,
         sample_names=[n for n in paths if n.startswith("samples")], samples_note=samples_note,
+        rulers=ruler_lines(networks),
         **_tables(records, spec, real))
     (out / REPORT_NAME).write_text(html)
+    rulers = "".join(f"- {line}\n" for line in ruler_lines(networks))
+    (out / SUMMARY_NAME).write_text("\n\n".join([f"# Study {spec.name}", *summary,
+                                                 markdown_tables(records, spec, real)])
+                                    + (f"\n\nScored by:\n{rulers}" if rulers else "\n"))
     return Report(out / REPORT_NAME, list(paths.values()), summary, state)
 
 

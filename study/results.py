@@ -25,12 +25,15 @@ from study.stats import Comparison, Interval, bootstrap_interval, holm, paired_c
 
 SPEC_NAME = "study.yaml"  # copy of the study file inside the study directory
 REAL_NAME = "real_reference.json"  # the real held-out data's scores, in the study directory
+NETWORKS_NAME = "eval_networks.json"  # the evaluation network of each data set: name, SHA-256, calibration
 UNFINISHED = "unfinished"
 # Metrics the confirmed-results table shows beside the objectives, by data family.
 IMAGE_REPORT = (keys.IS, keys.M_IS, keys.CLASSES_COVERED, keys.FID, keys.KID, keys.COVERAGE,
-                keys.MEMORISATION_SHARE)
+                keys.MEMORISATION_SHARE, keys.REAL_MEMORISATION_SHARE)
+BASELINES = {keys.REAL_MEMORISATION_SHARE}  # real data's scores reported per cell: shown, never compared
 TOY_REPORT = (keys.MODES_COVERED, keys.HIGH_QUALITY, keys.PRECISION, keys.RECALL, keys.COVERAGE)
-CURVES = (keys.SIGMA_MEAN, keys.SIGMA_MIN)  # kept over training beside the first objective (`TrialRecord.curves`)
+# kept over training beside the first objective (`TrialRecord.curves`): sigma, and every reported score
+CURVES = tuple(dict.fromkeys((keys.SIGMA_MEAN, keys.SIGMA_MIN, *IMAGE_REPORT, *TOY_REPORT)))
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,8 @@ def compare_cells(confirmed: list[Confirmed], spec: StudySpec) -> list[CellCompa
         return []
     dimension, reference = dimension_value
     best = {c.cell: c for c in confirmed if c.role == BEST_ROLE}
-    metrics = list(dict.fromkeys(m for cell in spec.cells() for m in report_metrics(spec, cell)))
+    metrics = [m for m in dict.fromkeys(m for cell in spec.cells() for m in report_metrics(spec, cell))
+               if m not in BASELINES]
     out: list[CellComparison] = []
     for metric in metrics:
         rows = []
@@ -297,6 +301,29 @@ def comparison_table(comparisons: list[CellComparison]) -> str:
     rows = [[c.cell, c.reference, c.metric, _short(c.comparison.difference), f"{c.comparison.p_value:.3g}",
              f"{c.comparison.p_holm:.3g}"] for c in comparisons]
     return _table(header, rows)
+
+
+def markdown_tables(records: list[TrialRecord], spec: StudySpec,
+                    real: dict[str, dict[str, float]] | None = None) -> str:
+    """The confirmed results and the paired comparisons as Markdown tables (docs, issues): mean [95% interval]
+    per cell and reported metric with the real held-out data's own scores as reference rows; each
+    difference with its interval, p-value and Holm-corrected p-value."""
+    confirmed = confirmed_results(records, spec)
+    if not confirmed:
+        return "No confirmed results yet."
+    metrics = list(dict.fromkeys(m for cell in spec.cells() for m in report_metrics(spec, cell)))
+    lines = ["| cell | role | seeds | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
+    lines += [f"| {c.cell} | {c.role} | {len(c.per_seed)} | " + " | ".join(_short(c.interval(m)) for m in metrics)
+              + " |" for c in confirmed]
+    lines += [f"| real held-out {dataset} | reference | - | "
+              + " | ".join(f"{scores[m]:.3g}" if m in scores else "-" for m in metrics) + " |"
+              for dataset, scores in (real or {}).items()]
+    comparisons = compare_cells(confirmed, spec)
+    if comparisons:
+        lines += ["", "| cell | against | metric | difference [95% CI] | p | p (Holm) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {c.cell} | {c.reference} | {c.metric} | {_short(c.comparison.difference)} | "
+                  f"{c.comparison.p_value:.3g} | {c.comparison.p_holm:.3g} |" for c in comparisons]
+    return "\n".join(lines)
 
 
 def study_summary(records: list[TrialRecord], spec: StudySpec, real: dict[str, dict[str, float]] | None = None) -> str:

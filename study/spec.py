@@ -24,8 +24,10 @@ from deligan_core.cli import did_you_mean
 from deligan_core.config import ConfigError, RunConfig
 from deligan_core.data import dataset_family
 from deligan_core.metrics import keys as metric_keys
-from deligan_core.resolve import resolve_config
+from deligan_core.models.size import fit_error
+from deligan_core.resolve import family_model_spec, resolve_config
 from deligan_core.seed_group import UNGROUPABLE
+from study.strict_yaml import StrictYAMLError, decode, parse_yaml
 
 SECTIONS = ("data", "model", "optim", "train")
 HARNESS_KEYS = ("train.threads", "train.device")  # set per trial from its Ray resources
@@ -148,7 +150,7 @@ class StudySpec(_Strict):
     train: dict[str, Any] = {}
     grid: dict[str, Annotated[list[Scalar], Field(min_length=1)]] = {}
     search: dict[str, SearchParam] = {}
-    trials_per_cell: Annotated[StrictInt, Field(ge=1)] = 4
+    trials_per_cell: Annotated[StrictInt, Field(ge=0)] = 4  # 0: no search, each cell's configuration confirmed
     seeds: Seeds = Seeds()
     confirm: Confirm | None = Confirm()
     compare: dict[str, Scalar] | None = None  # the reference cell value of one grid dimension, e.g. {model: gan}
@@ -305,11 +307,12 @@ def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a study file; any problem raises SpecError naming file, key, value, allowed."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = decode(path.read_bytes())
+        raw = parse_yaml(text)
     except OSError as err:
         raise SpecError(f"{path}: cannot read the study file ({err.strerror})") from err
-    try:
-        raw = yaml.safe_load(text)
+    except StrictYAMLError as err:
+        raise SpecError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -404,6 +407,7 @@ def _check(spec: StudySpec) -> None:
     _check_baselines(spec, RunConfig.from_dict(spec.base_config(), source=src))
     _check_sampler(spec)
     _check_objectives(spec)
+    _check_sizes(spec)
     _check_sigma_reg(spec)
     _check_batched_seeds(spec, base)
     varied = [f"{where}.{name}" for where, params in (("grid", spec.grid), ("search", spec.search))
@@ -462,6 +466,18 @@ def _check_objectives(spec: StudySpec) -> None:
         if spec.sampler.type == "cmaes":
             raise SpecError(f"{src}: sampler.type = 'cmaes': CMA-ES optimises one objective, but the study has "
                             f"{len(spec.objectives)}; allowed with several: ['tpe', 'random', 'grid']")
+
+
+def _check_sizes(spec: StudySpec) -> None:
+    """Every cell's networks must fit in this machine's memory at the largest components and z dim it can
+    reach (searched upper bounds included)."""
+    largest = {name: param.int_range[1] for name, param in spec.search.items()
+               if param.int_range is not None and config_key(name) in ("model.components", "model.z_dim")}
+    for cell in spec.cells():
+        error = fit_error(family_model_spec(_resolve(spec, {**cell.values, **largest}, f"grid cell {cell.key}")))
+        if error:
+            where = f"grid cell {cell.key}" + (f" (searched up to {largest})" if largest else "")
+            raise SpecError(f"{spec.source}: {where}: {error}")
 
 
 def _check_sigma_reg(spec: StudySpec) -> None:
@@ -555,6 +571,11 @@ def _check_sampler(spec: StudySpec) -> None:
     if kind == "cmaes" and importlib.util.find_spec("cmaes") is None:
         raise SpecError(f"{spec.source}: sampler.type = 'cmaes' needs the 'cmaes' package (pip install cmaes); "
                         f"allowed without it: {[s for s in SAMPLERS if s != 'cmaes']}")
+    if spec.trials_per_cell == 0 and (spec.search or spec.confirm is None):
+        raise SpecError(f"{spec.source}: trials_per_cell = 0 runs no search: each cell's fixed configuration goes "
+                        f"straight to the confirmation, so it needs a `confirm` section and no `search` section "
+                        f"(got search {sorted(spec.search) or 'none'}, "
+                        f"confirm {'none' if spec.confirm is None else 'set'})")
     if not spec.search and kind != "grid" and spec.trials_per_cell > 1:
         raise SpecError(f"{spec.source}: trials_per_cell = {spec.trials_per_cell}: without a search section every "
                         f"trial of a cell is the same configuration; use seeds for repeats")

@@ -40,7 +40,7 @@ def bootstrap_interval(values: list[float]) -> Interval:
     if len(x) < 2 or np.all(x == x[0]):
         return Interval(mean, None if len(x) < 2 else mean, None if len(x) < 2 else mean, len(x))
     result = stats.bootstrap((x,), np.mean, confidence_level=CONFIDENCE, n_resamples=RESAMPLES,
-                             method="percentile", random_state=np.random.default_rng(BOOTSTRAP_SEED))
+                             method="percentile", rng=np.random.default_rng(BOOTSTRAP_SEED))
     return Interval(mean, float(result.confidence_interval.low), float(result.confidence_interval.high), len(x))
 
 

@@ -48,7 +48,7 @@ TAG_PARETO = "pareto"  # "true" on the trials of a cell's Pareto front, "false" 
 TAG_NOTE = "mlflow.note.content"  # a run's (or an experiment's) description in the MLflow UI, Markdown
 NOTE_LIMIT = 8000  # MLflow's longest run tag value
 TRIAL_TAGS = ("cell", "phase", "role", "device", "gpu_ids", "cuda_visible_devices", "gpu_memory_fraction",
-              "node_ip", "node_id", "hostname")
+              "node_ip", "node_id", "hostname", "eval_network", "eval_network_sha256")
 RESULT_FILE = "result.json"  # Tune's record of every result of a trial, one JSON object a line
 NOT_METRICS = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", FINAL_KEY, DIVERGED_KEY}
 
@@ -142,6 +142,21 @@ def log_real_reference(uri: str, run_id: str, real: dict[str, dict[str, float]])
     if metrics:
         client.log_batch(run_id, metrics=metrics)
         client.log_dict(run_id, real, "summary/real_reference.json")
+
+
+def log_eval_networks(uri: str, run_id: str, networks: dict[str, dict[str, Any]]) -> None:
+    """Per data set, the network that scores it, on the parent run: its name and SHA-256 as the tags
+    ``eval_network.<data set>`` and ``eval_network_sha256.<data set>``, its temperature, accuracy and
+    calibration error as the metrics ``eval_network.<data set>.<what>``."""
+    if not networks:
+        return
+    tags = [RunTag(f"{key}.{dataset}", str(described[key])) for dataset, described in networks.items()
+            for key in ("eval_network", "eval_network_sha256")]
+    now = int(time.time() * 1000)
+    metrics = [Metric(f"eval_network.{dataset}.{key}", float(described[key]), now, 0)
+               for dataset, described in networks.items() for key in ("temperature", "accuracy", "ece")
+               if key in described]
+    MlflowClient(uri).log_batch(run_id, metrics=metrics, tags=tags)
 
 
 def tag_runs(uri: str, experiment: str, parent_run_id: str, trial_ids: list[str], tags: dict[str, str]) -> None:

@@ -7,8 +7,10 @@ per seed and a sample grid), so a scheduler judges the group, never one seed.
 A restarted trial resumes every seed from `tune.get_checkpoint()` (or, when a killed driver left that
 emptied, the trial's newest checkpoint that reads back whole). A confirmation trial scores
 `final_eval_samples` samples once training ends and reports that as its final result. Torch threads
-follow the trial's CPUs; a trial given GPUs trains on CUDA when CUDA exists (capped at its share of the
-GPU's memory when given a fraction, `study.gpu`), a trial given none never touches CUDA. A diverging run
+follow the trial's CPUs; a trial given GPUs trains on CUDA (capped at its share of the GPU's memory when given
+a fraction, `study.gpu`), a trial given none never touches CUDA. A trial given GPUs on a node where CUDA is
+unavailable (no driver, or one too old for torch's CUDA) fails at once with that reason rather than train on
+the CPU unnoticed, unless $DELIGAN_CPU_FOR_GPU_TRIALS=1 (a rehearsal with logical GPUs). A diverging run
 reports `diverged` with its reason and ends (a retry would diverge again).
 """
 
@@ -38,6 +40,7 @@ CRASH_ENV = "DELIGAN_STUDY_CRASH_AT_STEP"  # fault injection for tests: crash on
 BARRIER_ENV = "DELIGAN_STUDY_START_BARRIER"  # for tests: "DIR:N" holds each trial until N trials have started
 NAN_ENV = "DELIGAN_STUDY_NAN_ONCE"  # fault injection for tests: "DIR": the first trial to claim DIR gets NaN weights
 SAMPLES_PREFIX = "samples_"
+CPU_FOR_GPU_ENV = "DELIGAN_CPU_FOR_GPU_TRIALS"  # "1": a trial given logical GPUs trains on the CPU (rehearsals)
 
 
 # Ray logs every persisted checkpoint at INFO from each trial; the study reports them through MLflow instead.
@@ -90,8 +93,16 @@ def train_trial(config: dict[str, Any]) -> None:
     if os.environ.get(BARRIER_ENV):
         _wait_at_barrier(os.environ[BARRIER_ENV], tune.get_context().get_trial_id())
     resources = tune.get_context().get_trial_resources().required_resources
-    device = "cuda" if resources.get("GPU", 0) > 0 and torch.cuda.is_available() else "cpu"
-    share = apply_memory_share(resources.get("GPU", 0), device)
+    gpus = resources.get("GPU", 0)
+    if gpus > 0 and not torch.cuda.is_available() and os.environ.get(CPU_FOR_GPU_ENV) != "1":
+        reason = (f"the trial was given {gpus:g} GPU but CUDA is unavailable on node "
+                  f"{ray.get_runtime_context().get_node_id()[:12]} (torch {torch.__version__}, built for CUDA "
+                  f"{torch.version.cuda}: no NVIDIA driver, or one too old for it); refusing to train on the CPU "
+                  f"(set {CPU_FOR_GPU_ENV}=1 on the nodes to rehearse with logical GPUs)")
+        tune.report({**{m: math.nan for m in trial.metrics}, "step": 0, FINAL_KEY: True, FAILURE_KEY: reason})
+        return
+    device = "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
+    share = apply_memory_share(gpus, device)
     source = f"trial {tune.get_context().get_trial_id()}"
     trainers = {}
     for index in trial.seeds:
@@ -108,7 +119,7 @@ def train_trial(config: dict[str, Any]) -> None:
             "restored_from": first.step, "node_id": ray.get_runtime_context().get_node_id(),
             "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-            "gpu_memory_fraction": "" if share is None else str(share)}
+            "gpu_memory_fraction": "" if share is None else str(share), **first.eval_network()}
     crash_at = int(os.environ.get(CRASH_ENV, "0")) if checkpoint is None else 0
     steps, every = first.config.train.steps, first.config.train.eval_every
     ends = sorted({*range(every, steps + 1, every), steps} - {0})

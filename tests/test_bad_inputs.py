@@ -52,7 +52,7 @@ trials_per_cell: 1
 def header(case: Path) -> dict[str, str]:
     """The case's `# key: value` comment lines."""
     found = {}
-    for line in case.read_text().splitlines():
+    for line in case.read_bytes().decode("utf-8", "replace").splitlines():  # a case may not be UTF-8 on purpose
         if match := re.fullmatch(r"#\s*(\w+):\s*(.*)", line.strip()):
             found[match[1]] = match[2]
     return found

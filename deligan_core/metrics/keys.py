@@ -23,7 +23,8 @@ IS_STD = "is_std"
 M_IS = "m_is"
 M_IS_STD = "m_is_std"
 CLASSES_COVERED = "classes_covered"  # classes predicted for at least a tenth of their uniform share
-CLASSIFIER_ACCURACY = "classifier_accuracy"
+CLASSIFIER_ACCURACY = "classifier_accuracy"  # of the evaluation network, on real images it never saw
+CLASSIFIER_ECE = "classifier_ece"  # its expected calibration error there (after temperature scaling)
 
 # Feature-based scores.
 FID = "fid"
@@ -35,6 +36,8 @@ DENSITY = "density"
 COVERAGE = "coverage"
 MEMORISATION_SHARE = "memorisation_share"
 MEMORISATION_RATIO = "memorisation_ratio"
+# The same share for real held-out images against the same training subset: what an honest model scores.
+REAL_MEMORISATION_SHARE = "real_memorisation_share"
 
 # The real-data baseline (`Evaluator.score_real`): images behind its distance and classifier scores.
 SAMPLES = "samples"
@@ -45,13 +48,17 @@ MODES_COVERED = "modes_covered"
 HIGH_QUALITY = "high_quality"
 
 # Which way is better, for the scores a study reports and compares.
-HIGHER_IS_BETTER = frozenset({IS, M_IS, CLASSES_COVERED, PRECISION, RECALL, DENSITY, COVERAGE, MODES_COVERED,
+HIGHER_IS_BETTER = frozenset({IS, CLASSES_COVERED, PRECISION, RECALL, DENSITY, COVERAGE, MODES_COVERED,
                               HIGH_QUALITY})
 LOWER_IS_BETTER = frozenset({FID, KID, MEMORISATION_SHARE, MEMORISATION_RATIO})
+# Scores with no better direction, read against the real held-out data's own value: m-IS rises with ambiguous
+# samples (real digits about 1.1, blends of two digits about 2.4), so neither higher nor lower is better.
+CLOSER_TO_REAL = frozenset({M_IS})
 
 
 def better_direction(metric: str) -> str | None:
-    """"max" or "min" for a score with a better direction, None for the others (losses, statistics)."""
+    """"max" or "min" for a score with a better direction, None for the others (losses, statistics, and the
+    scores read against the real data's value, `CLOSER_TO_REAL`)."""
     return "max" if metric in HIGHER_IS_BETTER else "min" if metric in LOWER_IS_BETTER else None
 
 
@@ -68,5 +75,5 @@ def reported_metrics(family: str, *, evaluated: bool, mixture: bool, threshold: 
         prdc = {PRECISION, RECALL, DENSITY, COVERAGE}
         keys |= prdc | ({MODES_COVERED, HIGH_QUALITY} if family == "toy2d" else
                         {IS, IS_STD, M_IS, M_IS_STD, CLASSES_COVERED, FID, KID, KID_STD, MEMORISATION_SHARE,
-                         MEMORISATION_RATIO})
+                         MEMORISATION_RATIO, REAL_MEMORISATION_SHARE})
     return keys

@@ -1,5 +1,6 @@
-"""Evaluation classifiers: accuracy targets, the on-disk cache (keys, hits, concurrent requests), held-out
-partition, natural-image options and the Inception-v3 loader."""
+"""Evaluation classifiers trained here (local data sets, or asked for with kind="trained"): accuracy targets,
+calibration, the on-disk cache (keys, hits, concurrent requests), held-out partition, natural-image options and
+the Inception-v3 loader. The networks shipped for the built-in sets: tests/core/test_pinned.py."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from torch import nn
 
 from deligan_core.data import DATASETS, load_dataset
 from deligan_core.metrics import CLASSIFIERS, InceptionV3, classifier_spec, get_classifier, load_inception
-from deligan_core.metrics.classifiers import classifier_key, random_shift, resolve_kind, trained_classifier
+from deligan_core.metrics.classifiers import classifier_key, resolve_kind, trained_classifier
+from deligan_core.metrics.network import random_shift
 from deligan_core.metrics.heldout import partition_heldout
 from deligan_core.metrics.inception_v3 import WEIGHTS_ENV, resize_like_tensorflow1
+from tests.core.test_data import make_idx
 from tests.core.tiny_inception import TinyInception
 
 
@@ -94,6 +97,9 @@ def test_digits_classifier_reaches_its_target(digits, cache_dir):
     accuracy = (logits.argmax(1) == digits.heldout_y[parts.scored]).double().mean().item()
     assert accuracy == pytest.approx(clf.accuracy)  # the stored accuracy is the one on never-seen images
     assert clf.info["n_fit"] == len(parts.fit) and clf.info["train_seconds"] > 0
+    # 8 of the 48 per class calibrate it: a temperature fitted there, and a small calibration error
+    assert clf.kind == "trained" and clf.temperature == float(clf.network.temperature) != 1.0
+    assert 0 <= clf.ece < 0.05 and clf.name.startswith("digits-trained-") and len(clf.sha256) == 64
 
 
 def test_second_request_is_a_cache_hit(digits, cache_dir):
@@ -166,10 +172,20 @@ def test_too_few_heldout_images_is_a_clear_error(digits, tmp_path):
     assert resolve_kind(load_dataset("digits", per_class=94), "auto", spec, None)[0] == "trained"
     short = dataclasses.replace(digits, heldout_x=digits.heldout_x[:499], heldout_y=digits.heldout_y[:499])
     with pytest.raises(ValueError, match=r"'digits'.*at least 500 held-out images.*has 499"):
-        get_classifier(short, cache_dir=tmp_path)
+        get_classifier(short, kind="trained", cache_dir=tmp_path)
     enough = dataclasses.replace(digits, heldout_x=digits.heldout_x[:500], heldout_y=digits.heldout_y[:500])
     assert resolve_kind(enough, "trained", spec, None)[0] == "trained"  # checks, without training
     assert not (tmp_path / "classifiers").exists() or not any((tmp_path / "classifiers").iterdir())
+
+
+def test_built_in_sets_get_the_shipped_network_and_local_sets_a_trained_one(digits, tmp_path):
+    assert resolve_kind(digits, "auto", None, None)[0] == "pinned"
+    assert resolve_kind(digits, "auto", classifier_spec("digits"), None)[0] == "trained"  # a spec asks for training
+    make_idx(tmp_path, n_test=500)  # the 50 per class a trained network needs
+    idx = load_dataset("mnist-idx", per_class=2, root=tmp_path)
+    assert resolve_kind(idx, "auto", None, None)[0] == "trained"
+    with pytest.raises(ValueError, match="no evaluation network is shipped for data set 'mnist-idx'"):
+        get_classifier(idx, kind="pinned", cache_dir=tmp_path)
 
 
 def test_toy_data_has_no_classifier(tmp_path):

@@ -79,6 +79,12 @@ def test_layers_apply_in_order_registry_family_dataset_user():
     assert resolved(data={"dataset": "mnist5k"}, model={"arch": "wide"}).model.width == 64  # the arch's width
 
 
+def test_an_ensemble_of_image_generators_defaults_to_half_the_batch():
+    # each network's batch norm needs two rows of every batch: N = 25 of a batch of 50 (toys keep N = batch)
+    assert resolved(data={"dataset": "mnist5k"}, model={"model": "ensemble-gan"}).model.components == 25
+    assert resolved(data={"dataset": "ring8"}, model={"model": "ensemble-gan"}).model.components == 100
+
+
 def test_resolution_is_idempotent():
     once = resolved(data={"dataset": "mnist5k", "per_class": 10}, model={"model": "gan"})
     assert resolve_config(once) == once
@@ -87,7 +93,8 @@ def test_resolution_is_idempotent():
 @pytest.mark.parametrize("sections,match", [
     ({"data": {"dataset": "ring8"}, "model": {"arch": "wide"}}, r"model.arch = 'wide' does not exist for toy2d"),
     ({"data": {"dataset": "digits"}, "model": {"g_output": "linear"}}, r"model.g_output = 'linear'.*allowed for gray8"),
-    ({"data": {"dataset": "mnist5k"}, "model": {"model": "ensemble-gan"}}, r"ensemble-gan.*at least 2 rows"),
+    ({"data": {"dataset": "mnist5k"}, "model": {"model": "ensemble-gan", "components": 26}},
+     r"ensemble-gan.*at least 2 rows"),
     ({"data": {"dataset": "digits"}, "model": {"sigma_init_high": 0.1}},  # below the family's sigma_init 0.2
      r"sigma_init_high = 0.1: must be >= model.sigma_init \(0.2\)"),
 ])

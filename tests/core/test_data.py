@@ -16,10 +16,12 @@ import pytest
 import torch
 from PIL import Image
 
-from deligan_core.data import DATASETS, DataSplit, dataset_family, list_datasets, load_dataset
+from deligan_core.data import DATASETS, DataSplit, dataset_family, list_datasets, load_dataset, network_images
+from deligan_core.data import packaged
+from deligan_core.data.packaged import FASHION_DIR
 from deligan_core.data.split import EVAL_SPLIT_SEED, evaluation_rows, select_train
 
-BUILTIN = ["animals", "digits", "grid25", "mnist", "mnist5k", "ring8", "toy-bimodal", "toy-unimodal"]
+BUILTIN = ["animals", "digits", "fashion", "grid25", "mnist", "mnist5k", "ring8", "toy-bimodal", "toy-unimodal"]
 
 
 def rows(x: torch.Tensor, y: torch.Tensor) -> Counter:
@@ -35,7 +37,7 @@ def counts(y: torch.Tensor, num_classes: int) -> list[int]:
 def test_registry_names_and_families():
     assert list_datasets() == sorted(BUILTIN + ["cifar10", "folder", "mnist-idx"])
     expected = {"toy-unimodal": "toy2d", "toy-bimodal": "toy2d", "ring8": "toy2d", "grid25": "toy2d",
-                "digits": "gray8", "mnist5k": "gray28", "mnist": "gray28", "animals": "gray28",
+                "digits": "gray8", "mnist5k": "gray28", "mnist": "gray28", "animals": "gray28", "fashion": "gray28",
                 "mnist-idx": "gray28", "cifar10": "img32", "folder": "img32"}
     assert {name: dataset_family(name) for name in DATASETS} == expected
 
@@ -284,9 +286,56 @@ def test_animals_reads_the_pickle_without_importing_the_package():
         pytest.skip("optional animal-mnist not installed")
     split = load_dataset("animals")
     check_pixels(split, (1, 28, 28), levels=255)
-    assert counts(split.train_y, 10) == [700] * 10 and counts(split.heldout_y, 10) == [300] * 10
+    # of 1,000 per class: 300 the evaluation split, 400 the evaluation network's, 300 to train on
+    assert counts(split.train_y, 10) == [300] * 10 and counts(split.heldout_y, 10) == [300] * 10
     assert torch.equal(load_dataset("animals", per_class=20, seed=3).heldout_x, split.heldout_x)
     assert "tensorflow" not in sys.modules
+    network_x, network_y = network_images("animals")
+    assert counts(network_y, 10) == [400] * 10
+    assert_disjoint_and_whole(split, network_x, network_y, total=10_000)
+
+
+def assert_disjoint_and_whole(split: DataSplit, network_x: torch.Tensor, network_y: torch.Tensor, total: int) -> None:
+    """Training pool, evaluation split and the network's images share no example and hold all `total`."""
+    parts = [rows(split.train_x, split.train_y), rows(split.heldout_x, split.heldout_y), rows(network_x, network_y)]
+    assert sum(sum(p.values()) for p in parts) == total
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert sum((parts[a] & parts[b]).values()) <= _duplicates(parts[a] + parts[b]), (a, b)
+
+
+def _duplicates(together: Counter) -> int:
+    """How many examples occur more than once within a data set (images with identical pixels and label)."""
+    return sum(n - 1 for n in together.values() if n > 1)
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_reads_debians_idx_files_and_sets_the_networks_images_aside():
+    split = load_dataset("fashion")
+    check_pixels(split, (1, 28, 28), levels=255)
+    assert split.family == "gray28" and split.num_classes == 10
+    # 6,000 training images per class: 4,500 train the evaluation network, 1,500 are the pool; t10k is held out
+    assert counts(split.train_y, 10) == [1500] * 10 and counts(split.heldout_y, 10) == [1000] * 10
+    network_x, network_y = network_images("fashion")
+    assert counts(network_y, 10) == [4500] * 10
+    assert_disjoint_and_whole(split, network_x, network_y, total=70_000)
+    limited = load_dataset("fashion", per_class=25, seed=2)
+    assert counts(limited.train_y, 10) == [25] * 10 and torch.equal(limited.heldout_x, split.heldout_x)
+    with pytest.raises(ValueError, match=r"class 0 has only 1500 examples to train on \(4500 more train the "
+                                         r"evaluation network\)"):
+        load_dataset("fashion", per_class=1501)
+
+
+def test_missing_fashion_files_name_the_debian_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(packaged, "FASHION_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError) as error:
+        load_dataset("fashion")
+    message = str(error.value)
+    assert "apt-get install dataset-fashion-mnist" in message and str(tmp_path) in message and "\n" not in message
+
+
+def test_a_data_set_without_network_images_says_which_have_them():
+    with pytest.raises(ValueError, match=r"data set 'digits' sets no images aside.*\['animals', 'fashion'\]"):
+        network_images("digits")
 
 
 def test_mnist_full_pool_and_heldout_splits():

@@ -24,6 +24,16 @@ def pyproject() -> dict[str, Any]:
     return tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
+def constraints() -> dict[str, str]:
+    """constraints.txt: the tested version of every package, by normalised name (lower case, - for _)."""
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
 def requirements() -> dict[str, Requirement]:
     """The project's dependencies by name."""
     return {r.name: r for r in map(Requirement, pyproject()["project"]["dependencies"])}

@@ -77,7 +77,7 @@ def test_the_guides_two_process_cluster_runs_the_smoke_study(monkeypatch: pytest
     lines = rehearsal()
     assert lines[0].startswith("export ") and lines[-1].startswith("kill %3 %2; wait %2; kill %1")
     settings = dict(item.split("=", 1) for item in shlex.split(lines[0])[1:])
-    assert settings["RAY_AUTH_MODE"] == "disabled"
+    assert settings["RAY_AUTH_MODE"] == "disabled" and settings["DELIGAN_CPU_FOR_GPU_TRIALS"] == "1"
     studies = Path(tempfile.mkdtemp(prefix="dg-", dir="/tmp"))  # short: Ray's socket paths live below it
     settings.update(RAY_PORT=str(_free_port()), MLFLOW_PORT=str(_free_port()),
                     STUDIES=str(studies))

@@ -1,12 +1,16 @@
 """deploy/kuberay/ agrees with the Dockerfile, pyproject and the study it runs: the image and Ray version, the
 launch command and its study file, GPU workers that hold the study's trials, the shared storage, token auth
-from a Secret, and the MLflow Service the trials log to."""
+from a Secret, and the MLflow Service the trials log to; the Kubernetes objects and every pod template are
+valid against Kubernetes' own schemas (strict: no unknown field); every container is hardened."""
 
 from __future__ import annotations
 
 import re
 import shlex
 from typing import Any
+
+import kubernetes_validate
+import pytest
 
 from study.gpu import gpu_fit_error
 from study.spec import load_spec
@@ -129,3 +133,50 @@ def test_the_guide_applies_every_manifest() -> None:
     for path in sorted(KUBERAY.glob("*.yaml")):
         assert f"kubectl apply -f deploy/kuberay/{path.name}" in guide, path.name
     assert COMMAND in " ".join(_rayjob()["spec"]["entrypoint"].split())
+
+
+KUBERNETES = "1.33"  # the schemas checked against (kubernetes-validate holds them offline)
+
+
+def _pod_templates() -> list[dict[str, Any]]:
+    cluster = _rayjob()["spec"]["rayClusterSpec"]
+    deployment = _by_kind("mlflow.yaml")["Deployment"]
+    return ([cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]
+            + [deployment["spec"]["template"]])
+
+
+@pytest.mark.parametrize("name", ["mlflow.yaml", "storage.yaml"])
+def test_the_kubernetes_objects_are_valid_against_kubernetes_schemas(name: str) -> None:
+    for document in manifests(name):
+        kubernetes_validate.validate(document, KUBERNETES, strict=True)
+
+
+def test_every_pod_template_is_a_valid_pod_template_spec() -> None:
+    # The RayJob's own fields follow KubeRay's CRD (not vendored here); its pod templates are core PodTemplateSpecs.
+    for template in _pod_templates():
+        kubernetes_validate.validate({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "check"},
+                                      "template": template}, KUBERNETES, strict=True)
+
+
+def test_a_broken_template_is_caught_by_the_schema_check() -> None:
+    template = _pod_templates()[0]
+    broken = {**template, "spec": {**template["spec"], "containers": [{**template["spec"]["containers"][0],
+                                                                       "imagePullPolcy": "Always"}]}}
+    with pytest.raises(kubernetes_validate.ValidationError, match="imagePullPolcy"):
+        kubernetes_validate.validate({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "check"},
+                                      "template": broken}, KUBERNETES, strict=True)
+
+
+def test_every_container_runs_unprivileged_under_the_default_seccomp_profile() -> None:
+    for template in _pod_templates():
+        assert template["spec"]["securityContext"]["runAsNonRoot"] is True
+        for container in template["spec"]["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False and context["capabilities"]["drop"] == ["ALL"]
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_the_mlflow_server_is_restarted_when_it_stops_answering() -> None:
+    (container,) = _by_kind("mlflow.yaml")["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}

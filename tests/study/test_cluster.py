@@ -34,7 +34,7 @@ from study.results import trial_records
 from study.search import optuna_storage
 from study.spec import load_spec
 from study.tracking import TAG_ROLE, TAG_TRIAL
-from study.trainable import BARRIER_ENV
+from study.trainable import BARRIER_ENV, CPU_FOR_GPU_ENV
 from tests.study.conftest import NULL, study_file
 
 pytestmark = pytest.mark.slow
@@ -77,6 +77,7 @@ def mlflow_server(tmp_path: Path):
 @pytest.fixture
 def two_nodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.setenv(CPU_FOR_GPU_ENV, "1")  # logical GPUs on a CPU machine: a rehearsal
     monkeypatch.setenv(BARRIER_ENV, f"{tmp_path / 'barrier'}:8")  # trials wait for each other: 8 at once or fail
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 4, "num_gpus": 2})
     cluster.add_node(num_cpus=4, num_gpus=2)

@@ -7,8 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import deligan_core
+import ray
+import torch
 from mlflow.tracking import MlflowClient
+
+import deligan_core
 
 from deligan_core.checkpoint import CHECKPOINT_NAME, checkpoint_digest, read_checkpoint
 from study.best import best_checkpoint
@@ -17,8 +20,8 @@ from study.protocol import CONFIRM_SEED_BASE
 from study.results import confirmed_results
 from study.spec import load_spec
 from study.tracking import TAG_ROLE, TAG_TRIAL
-from study.trainable import CRASH_ENV
-from tests.study.conftest import study_file
+from study.trainable import CPU_FOR_GPU_ENV, CRASH_ENV
+from tests.study.conftest import NULL, study_file
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +91,25 @@ def test_crash_is_retried_from_checkpoint_and_divergence_fails_the_trial(study_e
         run = runs_of[record.trial_id]
         assert run.info.status == "FAILED" and run.data.tags["outcome"] == "diverged"
         assert "non-finite" in run.data.tags["failure"]
+
+
+def test_a_trial_given_a_gpu_where_cuda_is_unavailable_fails_with_the_reason(study_env: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA (a logical GPU stands in for a node whose driver is missing)")
+    monkeypatch.delenv(CPU_FOR_GPU_ENV, raising=False)
+    spec = load_spec(study_file(study_env, name="no-cuda", grid=None, search=None, trials_per_cell=1, seeds=1,
+                                confirm=NULL, resources={"cpu": 1, "gpu": 1}, scheduler={"type": "fifo"}))
+    ray.init(address="local", num_cpus=1, num_gpus=1, include_dashboard=False)  # one logical GPU
+    try:
+        outcome = run_study(spec)
+    finally:
+        ray.shutdown()
+    (record,) = outcome.records
+    assert record.outcome == "fail" and record.step == 0  # nothing trained on the CPU
+    client = MlflowClient(f"sqlite:///{study_env / 'mlflow.db'}")
+    (run,) = [r for r in client.search_runs([client.get_experiment_by_name("no-cuda").experiment_id])
+              if r.data.tags.get(TAG_ROLE) == "trial"]
+    assert run.info.status == "FAILED" and run.data.tags["outcome"] == "fail"
+    failure = run.data.tags["failure"]
+    assert "given 1 GPU but CUDA is unavailable" in failure and CPU_FOR_GPU_ENV in failure and "\n" not in failure

@@ -9,12 +9,13 @@ drawn for multi-objective studies only.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from matplotlib.collections import PathCollection
 
-from study.figures import comparison_figure, curves_figure, pareto_figure
+from study.figures import comparison_figure, curves_figure, pareto_figure, training_figure
 from study.report import study_figures_of
 from study.results import TrialRecord, pareto_records
 from study.spec import load_spec
@@ -154,6 +155,20 @@ def test_curves_have_one_panel_per_cell_and_one_line_per_search_trial(spec, reco
     assert [len(p.lines) for p in panels] == [2, 1, 2, 1]
     (pruned,) = [line for line in panels[2].lines if line.get_linestyle() == "--"]  # gan at 50: the pruned one
     assert pruned.get_xydata().tolist() == [[20, 0.1]]
+
+
+def test_training_figure_shows_every_metric_over_steps_as_the_mean_of_the_seeds(spec, records) -> None:
+    assert training_figure(records, spec) is None  # evaluated once: nothing to draw
+    curves = {1000: [(20, 0.2), (40, 0.4)], 1001: [(20, 0.4), (40, 0.8)], 1002: [(20, 0.3), (40, 0.6)]}
+    trained = [dataclasses.replace(r, curves={"coverage": tuple(curves[r.seeds[0]]), "precision": ((40, 0.5),)})
+               if r.phase == "confirm" else r for r in records]
+    figure = training_figure(trained, spec, {"toy-unimodal": {"coverage": 0.9}})
+    (panel,) = [a for a in figure.axes if a.get_visible()]  # precision was scored once: no panel
+    assert panel.get_title() == "coverage"
+    lines = _lines(panel)
+    assert set(lines) == {GAN10, GAN50, DELI50}  # the confirmed best runs only: no baseline, no search
+    assert lines[GAN10] == [[20, pytest.approx(0.3)], [40, pytest.approx(0.6)]]
+    assert any(line.get_linestyle() == "--" and line.get_ydata()[0] == 0.9 for line in panel.lines)
 
 
 def test_the_report_draws_pareto_fronts_only_for_several_objectives(spec, records, tmp_path: Path) -> None:

@@ -29,7 +29,8 @@ from optuna.trial import TrialState
 
 import deligan_core
 from deligan_core.checkpoint import BEST_MARKER, CHECKPOINT_NAME, read_checkpoint
-from deligan_core.metrics.classifiers import classifier_key, classifier_spec
+from deligan_core.metrics.pinned import manifest
+from study.answer import answer
 from study.best import best_checkpoint
 from study.launch import StudyError, main, run_study
 from study.protocol import CONFIRM_SEED_BASE, TrialConfig
@@ -76,8 +77,9 @@ def test_smoke_study_end_to_end(local_ray, study_env: Path) -> None:
     cells = [c.key for c in spec.cells()]
 
     assert not outcome.interrupted and study_dir == study_env / "studies" / "smoke"
-    assert {p.name for p in study_dir.iterdir()} == {"study.yaml", "optuna.journal", "real_reference.json", "search",
-                                                     "confirm", "report", BEST_MARKER}
+    assert {p.name for p in study_dir.iterdir()} == {"study.yaml", "optuna.journal", "real_reference.json",
+                                                     "eval_networks.json", "search", "confirm", "report", BEST_MARKER}
+    assert json.loads((study_dir / "eval_networks.json").read_text()) == {}  # a 2-D toy: scored without a network
     assert records == trial_records(study_dir, spec)
 
     # --- the search: trials_per_cell trials per cell, each one whole seed group
@@ -329,41 +331,42 @@ def test_multi_objective_study_finds_pareto_fronts(local_ray, study_env: Path) -
 
 
 @pytest.mark.slow
-def test_per_class_cells_share_one_classifier_and_reference_set(local_ray, study_env: Path) -> None:
-    cache = local_ray
+def test_per_class_cells_share_one_shipped_network_and_reference_set(local_ray, study_env: Path) -> None:
     path = study_file(study_env, name="digits-sizes", objective={"metric": "coverage", "mode": "max"},
                       data={"dataset": "digits"}, model={"model": "gan"}, grid={"per_class": [5, 10]},
                       search=None, trials_per_cell=1, seeds=2, confirm=NULL, scheduler={"type": "fifo"},
                       train={"steps": 20, "eval_every": 10, "eval_samples": 100})
     spec = load_spec(path)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the driver trains the classifier (for the real-data reference): no oversubscription
-    try:
-        outcome = run_study(spec)
-    finally:
-        torch.set_num_threads(threads)
+    outcome = run_study(spec)
     records = outcome.records
     assert not outcome.interrupted and len(records) == 2
     assert all(r.outcome == "complete" for r in records), records
     assert set(outcome.real) == {"digits"}  # one real-data reference for both cells
 
-    # one classifier for the data set, whatever the training subset size (trained once, then loaded)
-    weights = sorted((cache / "classifiers").glob("digits-*.pt"))
-    assert len(weights) == 1, weights
-    assert len(list((cache / "classifiers").glob("digits-*.json"))) == 1
+    # one ruler for the data set, whatever the training subset size: the network shipped for digits
     splits = [deligan_core.load_dataset("digits", per_class=k, seed=s) for k in (5, 10) for s in (0, 1)]
     assert [len(s.train_y) for s in splits] == [50, 50, 100, 100]  # different training subsets ...
-    keys = {classifier_key(s, classifier_spec("digits")) for s in splits}
-    assert len(keys) == 1  # ... one classifier key and one held-out (reference) set
-    (key,) = keys
-    assert json.loads(weights[0].with_suffix(".json").read_text())["key"] == key
-    for split in splits[1:]:
+    for split in splits[1:]:  # ... one held-out (reference) set
         assert torch.equal(split.heldout_x, splits[0].heldout_x) and torch.equal(split.heldout_y, splits[0].heldout_y)
+    shipped = manifest()["digits"]
     accuracy = {r.cell: r.value("classifier_accuracy") for r in records}
-    assert len(set(accuracy.values())) == 1 and None not in accuracy.values(), accuracy
+    assert set(accuracy.values()) == {shipped["datasets"]["digits"]["accuracy"]}, accuracy
+    study_dir = Path(outcome.study_dir)
+    described = json.loads((study_dir / "eval_networks.json").read_text())["digits"]
+    assert described["eval_network"] == "digits-v1" and described["eval_network_sha256"] == shipped["sha256"]
+    assert described["temperature"] == shipped["temperature"]
+    assert described["ece"] == outcome.real["digits"]["classifier_ece"]
+    assert "digits-v1 (SHA-256 " + shipped["sha256"][:16] in (study_dir / "report" / "report.html").read_text()
 
-    # the image GAN's logged config is concrete too: one latent component, numbers for z_dim and batch_size
-    runs = _runs(f"sqlite:///{study_env / 'mlflow.db'}", spec.name)[1]
+    # the image GAN's logged config is concrete too: one latent component, numbers for z_dim and batch_size;
+    # every trial's run and the study's run name the network and its digest
+    parent, runs = _runs(f"sqlite:///{study_env / 'mlflow.db'}", spec.name)
+    assert parent.data.tags["eval_network.digits"] == "digits-v1"
+    assert parent.data.tags["eval_network_sha256.digits"] == shipped["sha256"]
+    assert parent.data.metrics["eval_network.digits.ece"] == pytest.approx(described["ece"])
+    assert parent.data.metrics["eval_network.digits.temperature"] == pytest.approx(shipped["temperature"])
+    assert all(r.data.tags["eval_network"] == "digits-v1" and r.data.tags["eval_network_sha256"] == shipped["sha256"]
+               for r in runs)
     assert sorted(r.data.params["run.data.per_class"] for r in runs) == ["10", "5"]
     for run in runs:
         params = run.data.params
@@ -381,6 +384,25 @@ def _standalone(trial_config: dict, seed: int, steps: list[int]) -> dict:
     for end in steps:
         trainer.fit(stop_at=end)
     return trainer.state_dict()["generator"]
+
+
+@pytest.mark.slow
+def test_without_a_search_each_cells_configuration_goes_straight_to_the_confirmation(local_ray,
+                                                                                     study_env: Path) -> None:
+    spec = load_spec(study_file(study_env, name="fixed", search=None, trials_per_cell=0, seeds=1,
+                                confirm={"seeds": 3}, scheduler={"type": "fifo"}))
+    outcome = run_study(spec)
+    records = outcome.records
+    assert not outcome.interrupted and not [r for r in records if r.phase == "search"]
+    assert not (Path(outcome.study_dir) / "search").exists()
+    fresh = [(CONFIRM_SEED_BASE + k,) for k in range(3)]
+    for cell in ("model=gan", "model=deligan"):  # the fixed configuration, as each cell's best, on 3 fresh seeds
+        mine = [r for r in records if r.cell == cell]
+        assert sorted(r.seeds for r in mine) == fresh and {(r.role, r.outcome) for r in mine} == {("best", "complete")}
+        assert all(r.params == {} for r in mine)
+    first = answer(records, spec, outcome.real)[0]  # paired over the 3 seeds, as after a search
+    assert re.match(r"At the only cell[,:] .*deligan.* gan on coverage \(higher is better\): [\d.]+ against", first)
+    assert best_checkpoint(outcome.study_dir).is_relative_to(Path(outcome.study_dir) / "confirm")
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ images beside samples of a real checkpoint."""
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import optuna
@@ -14,7 +15,7 @@ import torch
 from deligan_core import RunConfig, Trainer, load
 from deligan_core.metrics import keys
 from study.answer import answer, study_state
-from study.results import confirmed_results
+from study.results import TrialRecord, confirmed_results
 from study.sample_figures import COLUMNS, ROWS, model_panel, nearest_training_images, sample_figures, training_data
 from study.search import optuna_storage
 from study.search_figures import MIN_IMPORTANCE_TRIALS, cell_importances
@@ -38,7 +39,44 @@ def test_expected_best_of_k_trials_matches_every_draw_enumerated(mode: str) -> N
 
 def test_better_direction_of_the_reported_scores() -> None:
     assert [keys.better_direction(m) for m in (keys.IS, keys.M_IS, keys.KID, keys.FID, keys.MEMORISATION_SHARE,
-                                               keys.LOSS_D)] == ["max", "max", "min", "min", "min", None]
+                                               keys.LOSS_D)] == ["max", None, "min", "min", "min", None]
+    assert keys.M_IS in keys.CLOSER_TO_REAL  # read against the real data's value instead
+
+
+def _image_record(n: int, cell: str, seed: int, kid: float, m_is: float) -> TrialRecord:
+    values = {"kid": kid, "m_is": m_is, "is_final": 1.0}
+    return TrialRecord(trial_id=f"c{n}", phase="confirm", role="best", cell=cell, seeds=(seed,), params={"lr_g": 1},
+                       status="TERMINATED", outcome="complete", values=values, seed_values={seed: values}, step=60,
+                       checkpoint=None, history=())
+
+
+@pytest.mark.parametrize("objective", ["kid", "m_is"])
+def test_m_is_is_read_against_the_real_data_never_as_better_or_worse(tmp_path: Path, objective: str) -> None:
+    spec = load_spec(study_file(tmp_path, grid={"per_class": [10], "model": ["gan", "deligan"]},
+                                data={"dataset": "digits"}, search={"lr_g": {"float": [1e-4, 1e-3], "log": True}},
+                                objective={"metric": objective, "mode": "max" if objective == "m_is" else "min"}))
+    gan, deligan = "per_class=10,model=gan", "per_class=10,model=deligan"
+    # DeLiGAN's m-IS is lower, and closer to the real data's 1.1: the flagship's case ("-0.468 (worse)" before)
+    records = [_image_record(k, gan, 1000 + k, 0.05 + 0.001 * k, 2.0 + 0.01 * k) for k in range(5)] + \
+              [_image_record(10 + k, deligan, 1000 + k, 0.03 + 0.001 * k, 1.5 + 0.012 * k) for k in range(5)]
+    text = " ".join(answer(records, spec, {"digits": {"m_is": 1.1, "kid": 0.0}}))
+    judged = ("(better)", "(worse)", " beats ", "does worse")
+    assert not any(word in part for part in _m_is_parts(text) for word in judged)
+    if objective == "m_is":
+        assert ("deligan lies closer to the real data than gan on m_is (the real data's: 1.1; neither higher nor "
+                "lower is better)") in text
+    else:
+        assert ("m_is at per_class=10: deligan -0.496 [95% CI -0.498, -0.494] (closer to the real data's 1.1), "
+                "p = 3.97e-10") in text
+        assert "deligan beats gan on kid (lower is better)" in text
+    # without the real data's value the difference is only stated
+    parts = _m_is_parts(" ".join(answer(records, spec, {})))
+    assert parts and not any(word in part for part in parts for word in (*judged, "closer", "further"))
+
+
+def _m_is_parts(text: str) -> list[str]:
+    """The sentences, or the semicolon-separated items of the other-metrics sentence, that speak of m_is."""
+    return [part for part in re.split(r"(?<=[.;]) ", text) if "m_is" in part]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from study.results import (TrialRecord, best_confirmed, best_search_record, compare_cells, confirmed_results,
-                           pareto_records, study_summary)
+                           markdown_tables, pareto_records, study_summary)
 from study.spec import load_spec
 from study.stats import holm, paired_comparison
 from tests.study.conftest import study_file
@@ -55,6 +55,13 @@ def test_confirmed_results_group_by_cell_and_role_and_pair_by_seed(spec) -> None
     assert (best.cell, best.role) == (DEL50, "best")  # the highest mean coverage
     text = study_summary(records, spec, real={"ring8": {"coverage": 0.98}})
     assert "paired comparisons" in text and "real held-out ring8" in text and "0.98" in text
+    markdown = markdown_tables(records, spec, real={"ring8": {"coverage": 0.98}}).splitlines()
+    assert markdown[0] == "| cell | role | seeds | coverage | modes_covered | high_quality | precision | recall |"
+    assert markdown[1] == "|---|---|---|---|---|---|---|---|"
+    assert markdown[2].startswith(f"| {GAN10} | best | 3 | 0.4 [")  # mean [95% interval]
+    assert markdown[7] == "| real held-out ring8 | reference | - | 0.98 | - | - | - | - |"
+    comparison = [line for line in markdown if line.startswith(f"| {DEL10} | {GAN10} | coverage |")]
+    assert len(comparison) == 1 and comparison[0].count("|") == 7
 
 
 def test_unpaired_seeds_are_not_compared(spec) -> None:

@@ -10,7 +10,7 @@ import yaml
 from deligan_core import RunConfig
 from deligan_core.resolve import resolve_config
 from study.spec import SpecError, config_key, load_spec, parse_spec
-from tests.study.conftest import SPACES, study_file
+from tests.study.conftest import NULL, SPACES, study_file
 
 SHIPPED = sorted(p.name for p in SPACES.glob("*.yaml"))
 
@@ -91,8 +91,12 @@ SMOKE = yaml.safe_load((SPACES / "smoke.yaml").read_text())
     ({"search": {"sigma_reg": {"float": [0.01, 1.0]}, "sigma_mode": {"choice": ["learned", "fixed"]}}},
      ["search.sigma_reg.when", "'fixed'", "sigma_mode: learned"]),
     ({"data": {"dataset": "nope"}}, ["unknown data set 'nope'", "ring8"]),
-    ({"model": {"model": "ensemble-gan"}, "data": {"dataset": "digits"}}, ["ensemble-gan", "at least 2 rows"]),
+    ({"model": {"model": "ensemble-gan", "components": 50}, "data": {"dataset": "digits"}},
+     ["ensemble-gan", "at least 2 rows"]),
     ({"confirm": {"seeds": 1}}, ["confirm.seeds", "greater than or equal to 2"]),
+    ({"trials_per_cell": 0}, ["trials_per_cell = 0 runs no search", "no `search` section", "search ['components'"]),
+    ({"trials_per_cell": 0, "search": None, "confirm": NULL}, ["trials_per_cell = 0", "confirm none"]),
+    ({"trials_per_cell": -1}, ["trials_per_cell", "greater than or equal to 0"]),
     ({"seeds": {"count": 2, "vary": ["init", "noise"]}}, ["seeds.vary", "'noise'", "'eval'"]),
     ({"compare": {"model": "wgan"}}, ["compare", "wgan", "grid"]),
     ({"sheduler": {"type": "asha"}}, ["unknown key 'sheduler'", "scheduler"]),
@@ -124,7 +128,6 @@ SMOKE = yaml.safe_load((SPACES / "smoke.yaml").read_text())
     ({"sampler": "grid"}, ["sampler.type = 'grid'", "choice", "lr_g"]),
     ({"resources": {"cpu": 0}}, ["resources.cpu", "0", "greater than 0"]),
     ({"resources": {"cpu": 1, "gpu": 1.5}}, ["resources", "whole number"]),
-    ({"trials_per_cell": 0}, ["trials_per_cell", "0", "greater than or equal to 1"]),
     ({"seeds": 1.5}, ["seeds", "1.5"]),
     ({"scheduler": {"type": "asha", "grace_period": 1000}}, ["scheduler.grace_period", "1000", "train.steps"]),
     ({"grid": {"steps": [40, 60]}}, ["scheduler.type", "'asha'", "grid.steps", "'fifo'"]),
