@@ -1,4 +1,4 @@
-"""Costs of the study harness on local Ray, through the real trainable (`study.trainable.train_trial`).
+"""Costs of the study harness on local Ray, through the real trainable (`study.run.trainable.train_trial`).
 
     python benchmarks/bench_study.py [--dataset mnist5k] [--per-class 50] [--steps 300]
 
@@ -24,9 +24,9 @@ import ray
 import yaml
 from ray import tune
 
-from study.search import trial_config
+from study.run.search import trial_config
 from study.spec import load_spec
-from study.trainable import train_trial
+from study.run.trainable import train_trial
 
 
 class TrialTiming(tune.Callback):

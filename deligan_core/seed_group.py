@@ -9,26 +9,31 @@ augmentation: they are drawn per seed, outside the batched computation, exactly 
 draw them, so a group reproduces K separate runs up to floating-point rounding (batch norm statistics and
 minibatch discrimination stay per seed: vmap keeps them within each seed's batch).
 
+The updates are `deligan_core.step`'s, as a single run's; only the passes (`step.Passes`) differ.
+
 Outside `fit` the K `Trainer` objects are the whole state: `fit` reads their weights, buffers and optimiser
 states at its start and writes them back before every evaluation, so evaluation, sample grids, checkpoints
-(`Trainer.save`) and resuming (`Trainer.restore`) work per seed as for a single run.
+(`Trainer.save`) and resuming (`Trainer.restore`) work per seed as for a single run. `fit_seeds` trains
+seeds as a group where they can be, one after the other otherwise.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Iterable
+import sys
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from deligan_core.acceleration import full_precision
+from deligan_core.augment import diff_augment
 from deligan_core.config import config_differences
 from deligan_core.metrics import keys
-from deligan_core.penalties import r1_penalty, r1_weight
-from deligan_core.trainer import EvalEvent, Trainer, _Window
+from deligan_core.penalties import r1_weight
+from deligan_core.step import Noise, Passes, Window, d_update, g_update, set_learning_rate
+from deligan_core.trainer import EvalEvent, Trainer
 
 # What a seed index offsets: "init" train.seed, "data" data.seed (the subset), "eval" train.eval_seed.
 SEED_OFFSETS = {"init": ("train", "seed"), "data": ("data", "seed"), "eval": ("train", "eval_seed")}
@@ -98,7 +103,7 @@ class _Stacked:
         self._load_optimiser_states()
 
     def call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], *args: Tensor,
-             randomness: str = "error") -> object:
+             randomness: str = "error") -> Any:
         """The module of every seed on its slice of `args` (each shaped K x ...)."""
         def one(p: dict[str, Tensor], b: dict[str, Tensor], *a: Tensor) -> object:
             return functional_call(self.template, (p, b), a)
@@ -106,10 +111,6 @@ class _Stacked:
 
     def detached(self) -> dict[str, Tensor]:
         return {k: v.detach() for k, v in self.params.items()}
-
-    def set_lr(self, lr: float) -> None:
-        for group in self.optimiser.param_groups:
-            group["lr"] = lr
 
     def _load_optimiser_states(self) -> None:
         states = [[opt.state.get(p) for p in module.parameters()] for opt, module in zip(self.optimisers, self.modules)]
@@ -160,12 +161,15 @@ class SeedGroup:
         metrics: list[dict[str, float]] = [{} for _ in self.trainers]
         g = _Stacked([_Decoder(tr.generator) for tr in self.trainers], [tr.opt_g for tr in self.trainers])
         d = _Stacked([tr.discriminator for tr in self.trainers], [tr.opt_d for tr in self.trainers])
+        passes = Passes(generate=lambda noise: g.call(g.params, g.buffers, *noise),
+                        discriminate=lambda x: self._d_logits(d, d.params, x),
+                        discriminate_for_g=lambda x: self._d_logits(d, d.detached(), x),
+                        augment=self._augment, autocast=first.autocast)
         window = _GroupWindow()
-        with torch.random.fork_rng(devices=first._cuda_devices()), \
-                tqdm(total=t.steps, initial=first.step, disable=not progress, unit="step",
-                     desc=f"train {len(self.trainers)} seeds") as bar:
+        with first.fork_rng(), tqdm(total=t.steps, initial=first.step, disable=not progress, unit="step",
+                                    desc=f"train {len(self.trainers)} seeds") as bar:
             while first.step < end:
-                self._train_step(g, d, window)
+                self._train_step(passes, g, d, window)
                 bar.update(1)
                 if first.step % t.eval_every == 0 or first.step == t.steps:
                     metrics = self._evaluate(g, d, window, callback)
@@ -176,18 +180,18 @@ class SeedGroup:
             d.write_back()
         return metrics
 
-    def _train_step(self, g: _Stacked, d: _Stacked, window: _GroupWindow) -> None:
+    def _train_step(self, passes: Passes, g: _Stacked, d: _Stacked, window: _GroupWindow) -> None:
         """One batch of every seed: d_steps batched D updates, then g_steps batched G updates."""
         first, o = self.trainers[0], self.trainers[0].config.optim
-        factor = first.lr_factor(first.step)
-        g.set_lr(o.lr_g * factor)
-        d.set_lr(o.lr_d * factor)
+        lr_g, lr_d = first.learning_rates()
+        set_learning_rate(g.optimiser, lr_g)
+        set_learning_rate(d.optimiser, lr_d)
         real = torch.stack([tr.real[tr.batches.next()[0]] for tr in self.trainers])
         for i in range(o.d_steps):
             weight = r1_weight(o.r1, o.r1_every, first.updates["d"] + i)
-            window.add(self._update_d(g, d, real, self._draw(), weight))
+            window.add(d_update(passes, d.optimiser, real, self._draw(), r1=o.r1, weight=weight))
         for _ in range(o.g_steps):
-            window.add(self._update_g(g, d, self._draw()))
+            window.add(g_update(passes, g.optimiser, self._draw()))
         for tr in self.trainers:
             tr.step += 1
             tr.updates["d"] += o.d_steps
@@ -199,85 +203,61 @@ class SeedGroup:
         """Write the weights back to every seed's trainer, evaluate each and hand it to the callback."""
         g.write_back()
         d.write_back()
-        metrics = []
-        for k, tr in enumerate(self.trainers):
-            tr._set_rng(tr._rng)  # the global stream its own fit would hand the evaluation and the callback
-            metrics.append(tr.evaluate(window.seed(k)))
-            if callback is not None:
-                callback(EvalEvent(tr.step, metrics[-1], tr))
-        return metrics
+        return [tr.report(window.seed(k), callback) for k, tr in enumerate(self.trainers)]
 
-    # ---- the batched updates -----------------------------------------------------------------------
-    def _draw(self) -> tuple[Tensor, Tensor]:
+    # ---- the batched passes (`step.Passes`) and draws ---------------------------------------------------
+    def _draw(self) -> Noise:
         batch = self.trainers[0].config.train.batch_size
         draws = [tr.generator.draw(batch) for tr in self._with_streams()]
         return torch.stack([e for e, _ in draws]), torch.stack([i for _, i in draws])
 
-    def _with_streams(self, trainers: list[Trainer] | None = None) -> Iterable[Trainer]:
+    def _with_streams(self) -> Iterator[Trainer]:
         """Each trainer in turn with its own random stream current (and kept where it stopped)."""
-        for tr in self.trainers if trainers is None else trainers:
-            tr._set_rng(tr._rng)
-            yield tr
-            tr._rng = tr._get_rng()
+        for tr in self.trainers:
+            with tr.random_stream():
+                yield tr
 
     def _augment(self, x: Tensor) -> Tensor:
         if not self.trainers[0].policies:
             return x
-        return torch.stack([tr._augment(x[k]) for k, tr in enumerate(self._with_streams())])
+        return torch.stack([diff_augment(x[k], tr.policies) for k, tr in enumerate(self._with_streams())])
 
     def _d_logits(self, d: _Stacked, params: dict[str, Tensor], x: Tensor) -> Tensor:
         # Dropout (the 32x32 D) draws its masks from the first seed's stream: exact equality with separate
         # runs holds for networks without dropout.
-        for _ in self._with_streams(self.trainers[:1]):
+        with self.trainers[0].random_stream():
             logits = d.call(params, d.buffers, x, randomness="different")
         return full_precision(logits.flatten(1))
 
-    def _update_d(self, g: _Stacked, d: _Stacked, real: Tensor, noise: tuple[Tensor, Tensor],
-                  weight: int) -> dict[str, Tensor]:
-        autocast = self.trainers[0]._autocast
-        with torch.no_grad(), autocast():
-            fake, _ = g.call(g.detached(), g.buffers, *noise)
-        real = self._augment(real).requires_grad_(weight > 0)
-        with autocast():
-            logit_real = self._d_logits(d, d.params, real)
-            logit_fake = self._d_logits(d, d.params, self._augment(fake))
-        loss = (_bce_per_seed(logit_real, 1.0) + _bce_per_seed(logit_fake, 0.0))
-        stats = {keys.LOSS_D: loss.detach(), keys.D_REAL: torch.sigmoid(logit_real).mean(1).detach(),
-                 keys.D_FAKE: torch.sigmoid(logit_fake).mean(1).detach()}
-        total = loss.sum()
-        if weight:
-            penalty = r1_penalty(logit_real, real, self.trainers[0].config.optim.r1, batch_dims=2)
-            stats[keys.R1_PENALTY] = penalty.detach()
-            total = total + weight * penalty.sum()
-        d.optimiser.zero_grad(set_to_none=True)
-        total.backward()
-        d.optimiser.step()
-        return stats
 
-    def _update_g(self, g: _Stacked, d: _Stacked, noise: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-        with self.trainers[0]._autocast():
-            fake, penalty = g.call(g.params, g.buffers, *noise)
-            logit = self._d_logits(d, d.detached(), self._augment(fake))
-        adversarial = _bce_per_seed(logit, 1.0)
-        g.optimiser.zero_grad(set_to_none=True)
-        (adversarial.sum() + penalty.sum()).backward()
-        g.optimiser.step()
-        return {keys.LOSS_G: adversarial.detach(), keys.SIGMA_PENALTY: penalty.detach()}
+class _GroupWindow(Window):
+    """`step.Window` over K seeds at once: its statistics are K-vectors, split per seed at evaluation."""
 
-
-def _bce_per_seed(logits: Tensor, target: float) -> Tensor:
-    """Binary cross-entropy with logits, averaged within each seed's batch (K x B -> K)."""
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none").mean(1)
-
-
-class _GroupWindow(_Window):
-    """`trainer._Window` over K seeds at once: its statistics are K-vectors, split per seed at evaluation."""
-
-    def seed(self, k: int) -> _Window:
+    def seed(self, k: int) -> Window:
         """Seed `k`'s window, as its own trainer would have kept it (the speed is the group's steps/s)."""
-        window = _Window()
+        window = Window()
         window.sums = {name: v[k] for name, v in self.sums.items()}
         window.counts = dict(self.counts)
         window.d_fake_max = None if self.d_fake_max is None else self.d_fake_max[k]
         window.started, window.steps = self.started, self.steps
         return window
+
+
+def fit_seeds(trainers: Iterable[Trainer], callback: Callable[[EvalEvent], None] | None = None, *,
+              stop_at: int | None = None, progress: bool = False, batched: bool = True,
+              announce: bool = True) -> list[dict[str, float]]:
+    """Train every seed to ``train.steps`` (or `stop_at`) and return each one's metrics at its last evaluation,
+    in order: as one `SeedGroup` when `batched` and there are several that can share one, one after the other
+    (`Trainer.fit`) otherwise; stderr says why seeds that were to be batched cannot be, and (`announce`) that
+    they are."""
+    trainers = list(trainers)
+    if batched and len(trainers) > 1:
+        try:
+            group = SeedGroup(trainers)
+        except ValueError as err:
+            print(f"training the seeds one after the other: {err}", file=sys.stderr)
+        else:
+            if announce:
+                print(f"training {len(trainers)} seeds as one batched computation", file=sys.stderr)
+            return group.fit(callback, progress=progress, stop_at=stop_at)
+    return [trainer.fit(callback, progress=progress, stop_at=stop_at) for trainer in trainers]

@@ -5,7 +5,7 @@
 
 ``--seeds K`` trains K runs of the configuration, seed index k offsetting --seed, --data-seed and
 --eval-seed by k, into OUT/seed<k>/; they train as one batched computation (`deligan_core.SeedGroup`)
-where the configuration allows it, one after the other otherwise.
+where the configuration allows it, one after the other otherwise (`deligan_core.fit_seeds`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import sys
 import typing
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from deligan_core.checkpoint import CHECKPOINT_NAME
 from deligan_core.cli import OneLineParser, refuse
 from deligan_core.config import ConfigError, RunConfig
 from deligan_core.data import list_datasets
 from deligan_core.resolve import resolve_config
-from deligan_core.seed_group import SeedGroup, seeded_run
+from deligan_core.seed_group import fit_seeds, seeded_run
 from deligan_core.trainer import EvalEvent, Trainer
 
 HELP = {
@@ -115,27 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             log.flush()
             event.trainer.save(checkpoints[id(event.trainer)])
 
-        trainers = [trainer for trainer, _ in runs]
-        if len(trainers) == 1:
-            finals = [trainers[0].fit(on_eval, progress=not args.no_progress)]
-        else:
-            finals = _fit_seeds(trainers, on_eval, progress=not args.no_progress)
+        finals = fit_seeds([trainer for trainer, _ in runs], on_eval, progress=not args.no_progress)
     results = [{"checkpoint": str(path), "samples": str(trainer.save_sample_grid(path.parent / "samples.png")),
                 **trainer.eval_network(), **metrics} for (trainer, path), metrics in zip(runs, finals)]
     print(json.dumps(results[0] if len(results) == 1 else {"seeds": results}, indent=1))
     return 0
-
-
-def _fit_seeds(trainers: list[Trainer], on_eval: Callable[[EvalEvent], None], *,
-               progress: bool) -> list[dict[str, float]]:
-    """The seeds as one batched group where they can be; one after the other (saying why) otherwise."""
-    try:
-        group = SeedGroup(trainers)
-    except ValueError as err:
-        print(f"training the seeds one after the other: {err}", file=sys.stderr)
-        return [trainer.fit(on_eval, progress=progress) for trainer in trainers]
-    print(f"training {len(trainers)} seeds as one batched computation", file=sys.stderr)
-    return group.fit(on_eval, progress=progress)
 
 
 def _prepare(args: argparse.Namespace) -> list[tuple[Trainer, Path]]:

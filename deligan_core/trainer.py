@@ -8,6 +8,7 @@ The evaluation hook runs every ``train.eval_every`` steps and at the last step: 
 (`Trainer.save`) or a sample grid. The core knows nothing of who is calling. A trainer draws its noise
 (and dropout, augmentation) from its own random stream, seeded by ``train.seed`` and checkpointed, so
 runs trained side by side in one process do not disturb each other or the caller's global stream.
+The updates themselves are `deligan_core.step`'s, shared with `SeedGroup`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deligan_core.acceleration import autocast, compiled, full_precision
@@ -32,9 +33,10 @@ from deligan_core.grid import save_sample_grid
 from deligan_core.metrics import keys, make_evaluator
 from deligan_core.models import ModelSpec, build_models
 from deligan_core.models.size import fit_error
-from deligan_core.penalties import r1_penalty, r1_weight
+from deligan_core.penalties import r1_weight
 from deligan_core.resolve import model_spec, resolve_config, saved_config
 from deligan_core.schedule import THRESHOLD_RULES, UPDATES_PER_BATCH, EpochBatches
+from deligan_core.step import Noise, Passes, Window, d_update, g_loss, g_update, learning_rates, set_learning_rate
 
 GRID_SEED = 1234  # fixed noise for sample grids, as in pytorch/examples dcgan
 # Settings a resumed run may change: how long it runs, how it is scored, where it runs.
@@ -69,35 +71,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _linear_decay(decay_start: int, total: int) -> Callable[[int], float]:
-    if decay_start >= total:
-        return lambda step: 1.0
-    return lambda step: max(0.0, 1.0 - max(0, step - decay_start) / (total - decay_start))
-
-
-class _Window:
-    """Per-update statistics between two evaluations, summed as tensors (no per-step host sync)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, Tensor] = {}
-        self.counts: dict[str, int] = {}
-        self.d_fake_max: Tensor | None = None
-        self.started = time.perf_counter()
-        self.steps = 0
-
-    def add(self, stats: dict[str, Tensor]) -> None:
-        for k, v in stats.items():
-            v = v.detach()
-            self.sums[k] = self.sums[k] + v if k in self.sums else v
-            self.counts[k] = self.counts.get(k, 0) + 1
-        if keys.D_FAKE in stats:
-            d_fake = stats[keys.D_FAKE].detach()
-            self.d_fake_max = d_fake if self.d_fake_max is None else torch.maximum(self.d_fake_max, d_fake)
-
-    def means(self) -> dict[str, float]:
-        return {k: float(v) / self.counts[k] for k, v in self.sums.items()}
-
-
 class _InferenceMode:
     """Batch norm (and dropout) in inference mode for the block, then back to the previous modes."""
 
@@ -128,14 +101,13 @@ class Trainer:
             raise ConfigError(f"config: {too_large}")
         torch.set_num_threads(t.threads)
         self.device = resolve_device(t.device)
-        with torch.random.fork_rng(devices=self._cuda_devices()):  # the global stream is left as it was
+        with self.fork_rng():  # the global stream is left as it was
             torch.manual_seed(t.seed)
             self.generator, self.discriminator = (m.to(self.device) for m in build_models(self.spec))
             self._rng = self._get_rng()  # this run's own stream: noise, dropout, augmentation
         betas = (o.beta1, o.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr_d, betas=betas)
-        self.lr_factor = _linear_decay(o.decay_start, t.steps)
         self.real = self.data.train_x.to(self.device)
         self.batches = EpochBatches(len(self.real), t.batch_size, seed=t.seed, device=self.device)
         self.rule = THRESHOLD_RULES[self.data.family]() if o.schedule == "threshold" else None
@@ -143,70 +115,54 @@ class Trainer:
         # backward) and under autocast as train.compile and train.precision say.
         self._decode = compiled(self.generator.decode, t.compile)
         self._discriminate = compiled(self.discriminator, t.compile) if o.r1 == 0 else self.discriminator
-        self._autocast = autocast(self.device, t.precision)
+        self.autocast = autocast(self.device, t.precision)
         self.policies = augment_policies(t.diffaugment)
         if self.policies and self.real.dim() != 4:
             raise ValueError(f"train.diffaugment = {t.diffaugment!r} needs an image data set; "
                              f"{self.data.name!r} is {self.data.family}")
+        self._passes = Passes(generate=self._generate, discriminate=self._logits, discriminate_for_g=self._logits,
+                              augment=self._augment, autocast=self.autocast)
         self.step = 0
         self.updates = {"g": 0, "d": 0}
-        self._window = _Window()
+        self._window = Window()
         # Scores train.eval_samples samples at each evaluation (IS, m-IS, FID, PRDC, memorisation); a caller
         # may replace it with any callable of the trainer. The classifier is loaded at the first evaluation.
         self.evaluator: Callable[["Trainer"], dict[str, float]] | None = (
             make_evaluator(self.data, t.eval_samples, seed=t.eval_seed, device=self.device)
             if t.eval_samples else None)
 
-    # ---- one training step -------------------------------------------------------------------
+    # ---- one training step (the updates themselves: `deligan_core.step`) ---------------------------
+    def _generate(self, noise: Noise) -> tuple[Tensor, Tensor]:
+        return self._decode(*noise), self.generator.sigma_penalty()
+
+    def _logits(self, x: Tensor) -> Tensor:
+        return full_precision(self._discriminate(x).view(-1))
+
     def _augment(self, x: Tensor) -> Tensor:
         return diff_augment(x, self.policies) if self.policies else x
 
-    def _update_d(self, real: Tensor, noise: tuple[Tensor, Tensor]) -> None:
-        with torch.no_grad(), self._autocast():
-            fake = self._decode(*noise)
+    def _update_d(self, real: Tensor, noise: Noise) -> None:
         o = self.config.optim
         weight = r1_weight(o.r1, o.r1_every, self.updates["d"])
-        real = self._augment(real).requires_grad_(weight > 0)
-        with self._autocast():
-            logit_real = full_precision(self._discriminate(real).view(-1))
-            logit_fake = full_precision(self._discriminate(self._augment(fake)).view(-1))
-        loss = (F.binary_cross_entropy_with_logits(logit_real, torch.ones_like(logit_real))
-                + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
-        stats = {keys.LOSS_D: loss, keys.D_REAL: torch.sigmoid(logit_real).mean(),
-                 keys.D_FAKE: torch.sigmoid(logit_fake).mean()}
-        if weight:
-            stats[keys.R1_PENALTY] = r1_penalty(logit_real, real, o.r1)
-            loss = loss + weight * stats[keys.R1_PENALTY]
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
+        self._window.add(d_update(self._passes, self.opt_d, real, noise, r1=o.r1, weight=weight))
         self.updates["d"] += 1
-        self._window.add(stats)
 
-    def _update_g(self, noise: tuple[Tensor, Tensor]) -> None:
-        with self._autocast():
-            logit = full_precision(self._discriminate(self._augment(self._decode(*noise))).view(-1))
-        adversarial = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
-        penalty = self.generator.sigma_penalty()
-        self.opt_g.zero_grad(set_to_none=True)
-        (adversarial + penalty).backward()
-        self.opt_g.step()
+    def _update_g(self, noise: Noise) -> None:
+        self._window.add(g_update(self._passes, self.opt_g, noise))
         self.updates["g"] += 1
-        self._window.add({keys.LOSS_G: adversarial, keys.SIGMA_PENALTY: penalty})
 
     @torch.no_grad()
-    def _g_loss_in_inference_mode(self, noise: tuple[Tensor, Tensor]) -> float:
+    def _g_loss_in_inference_mode(self, noise: Noise) -> float:
         with _InferenceMode(self.generator, self.discriminator):
             logit = self.discriminator(self.generator.decode(*noise)).view(-1)
-        return float(F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit)))
+        return float(g_loss(logit))
 
     def train_step(self) -> None:
         """One batch: (1) D updates, (2) G updates, by the fixed ratio or the official threshold rule."""
         o, batch = self.config.optim, self.config.train.batch_size
-        factor = self.lr_factor(self.step)  # the lr schedule is a function of the step alone
-        for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = lr * factor
+        lr_g, lr_d = self.learning_rates()
+        set_learning_rate(self.opt_g, lr_g)
+        set_learning_rate(self.opt_d, lr_d)
         rows, new_epoch = self.batches.next()
         real = self.real[rows]
         if self.rule is None:
@@ -234,28 +190,32 @@ class Trainer:
         t = self.config.train
         end = t.steps if stop_at is None else min(stop_at, t.steps)
         metrics: dict[str, float] = {}
-        self._window = _Window()
+        self._window = Window()
+        # Runs trained side by side in one process draw from their own streams.
         with tqdm(total=t.steps, initial=self.step, disable=not progress, desc="train", unit="step") as bar, \
-                torch.random.fork_rng(devices=self._cuda_devices()):
-            self._set_rng(self._rng)  # runs trained side by side in one process draw from their own streams
-            try:
-                while self.step < end:
-                    self.train_step()
-                    bar.update(1)
-                    if self.step % t.eval_every == 0 or self.step == t.steps:
-                        self._rng = self._get_rng()  # what a checkpoint saved by the callback continues from
-                        metrics = self.evaluate(self._window)
-                        shown = (keys.LOSS_D, keys.LOSS_G, keys.IS, keys.SIGMA_MEAN)
-                        bar.set_postfix({k: f"{metrics[k]:.3g}" for k in shown if k in metrics})
-                        if callback is not None:
-                            callback(EvalEvent(self.step, metrics, self))
-                        self._set_rng(self._rng)  # whatever the callback drew, training goes on the same
-                        self._window = _Window()
-            finally:
-                self._rng = self._get_rng()
+                self.fork_rng(), self.random_stream():
+            while self.step < end:
+                self.train_step()
+                bar.update(1)
+                if self.step % t.eval_every == 0 or self.step == t.steps:
+                    self._rng = self._get_rng()  # what a checkpoint saved by the callback continues from
+                    metrics = self.report(self._window, callback)
+                    shown = (keys.LOSS_D, keys.LOSS_G, keys.IS, keys.SIGMA_MEAN)
+                    bar.set_postfix({k: f"{metrics[k]:.3g}" for k in shown if k in metrics})
+                    self._window = Window()
         return metrics
 
-    def evaluate(self, window: _Window | None = None) -> dict[str, float]:
+    def report(self, window: Window | None, callback: Callable[[EvalEvent], None] | None) -> dict[str, float]:
+        """`evaluate` at this step, handed to `callback` as an `EvalEvent`; both start from this run's random
+        stream as last saved, and training goes on from there whatever they drew."""
+        self._set_rng(self._rng)
+        metrics = self.evaluate(window)
+        if callback is not None:
+            callback(EvalEvent(self.step, metrics, self))
+        self._set_rng(self._rng)
+        return metrics
+
+    def evaluate(self, window: Window | None = None) -> dict[str, float]:
         """Metrics at the current step: window means, update counts, sigma statistics, speed and quality."""
         metrics: dict[str, float] = {keys.STEP: float(self.step), keys.G_UPDATES: float(self.updates["g"]),
                                      keys.D_UPDATES: float(self.updates["d"])}
@@ -276,7 +236,7 @@ class Trainer:
         if sigma is not None:
             metrics[keys.SIGMA_MEAN] = float(sigma.detach().abs().mean())
             metrics[keys.SIGMA_MIN] = float(sigma.detach().abs().min())
-        metrics[keys.LR_G] = self.config.optim.lr_g * self.lr_factor(self.step)
+        metrics[keys.LR_G] = self.learning_rates()[0]
         if self.evaluator is not None:
             metrics.update(self.evaluator(self))
         return metrics
@@ -344,7 +304,25 @@ class Trainer:
         self._rng = {"torch": state["rng"]["torch"].cpu(), "cuda": [s.cpu() for s in state["rng"]["cuda"]]}
         return self
 
-    # ---- random streams ------------------------------------------------------------------------
+    # ---- learning rates and random streams (what a `SeedGroup` trains through) -------------------------
+    def learning_rates(self) -> tuple[float, float]:
+        """G's and D's learning rates at the current step (`step.learning_rates`)."""
+        return learning_rates(self.config.optim, self.step, self.config.train.steps)
+
+    def fork_rng(self) -> ContextManager[None]:
+        """The global random state (the CPU's and this run's device's) restored after the block."""
+        return torch.random.fork_rng(devices=self._cuda_devices())
+
+    @contextmanager
+    def random_stream(self) -> Iterator[None]:
+        """This run's own random stream (noise, dropout, augmentation) as the global one in the block; the run
+        goes on from where the block left it."""
+        self._set_rng(self._rng)
+        try:
+            yield
+        finally:
+            self._rng = self._get_rng()
+
     def _cuda_devices(self) -> list[int]:
         return [self.device.index or 0] if self.device.type == "cuda" else []
 

@@ -12,13 +12,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from deligan_core.checkpoint import CHECKPOINT_NAME
 from deligan_core.seed_group import seeded_run
 
 SEARCH, CONFIRM = "search", "confirm"  # study phases
 SEARCH_ROLE, BEST_ROLE, BASELINE_ROLE = "search", "best", "baseline"  # confirm: which configuration
 COMPLETE, PRUNED, FAIL = "complete", "pruned", "fail"  # trial outcomes (Optuna's COMPLETE / PRUNED / FAIL)
+UNFINISHED = "unfinished"  # a trial still running, or cut off with an interrupted study
+ERRORED, DIVERGED = "error", "diverged"  # why a failed trial failed, as its MLflow run's `outcome` tag says
 CONFIRM_SEED_BASE = 1000  # confirmation seed indices start here: never a seed the search saw
 
 # Result keys a trial adds to the trainer's metrics.
@@ -26,6 +30,19 @@ FINAL_KEY = "is_final"  # the result of the trial's last evaluation (full traini
 DIVERGED_KEY = "diverged"
 FAILURE_KEY = "failure"
 SEED_PREFIX = "seeds"  # per-seed values: "seeds/<index>/<metric>"
+
+# A trial checkpoint directory: seed<k>/checkpoint.pt per seed and a sample grid samples_<step>.png.
+SAMPLES_PREFIX = "samples_"
+
+
+def seed_dir(index: int) -> str:
+    """The sub-directory of a trial checkpoint that holds seed `index`'s checkpoint."""
+    return f"seed{index}"
+
+
+def seed_checkpoint(directory: str | Path, index: int) -> Path:
+    """Seed `index`'s checkpoint file inside trial checkpoint directory `directory`."""
+    return Path(directory) / seed_dir(index) / CHECKPOINT_NAME
 
 
 @dataclass(frozen=True)

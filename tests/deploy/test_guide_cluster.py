@@ -26,9 +26,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import deligan_core
-from study.results import trial_records
+from study.results.records import trial_records
 from study.spec import load_spec
-from study.tracking import TAG_ROLE
+from study.tracking.runs import TAG_ROLE
 from tests.deploy.files import REPO
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from study.gpu import gpu_fit_error
+from study.run.gpu import gpu_fit_error
 from study.spec import load_spec
 from tests.deploy.files import BASE_IMAGE, KUBERAY, REPO, containers, dockerfile, manifests, pyproject
 

@@ -29,12 +29,12 @@ import ray
 from mlflow.tracking import MlflowClient
 from ray.cluster_utils import Cluster
 
-from study.launch import StudyError, check_cluster
-from study.results import trial_records
-from study.search import optuna_storage
+from study.results.records import optuna_storage, trial_records
+from study.run.cluster import check_cluster
+from study.run.errors import StudyError
+from study.run.trainable import CPU_FOR_GPU_ENV
 from study.spec import load_spec
-from study.tracking import TAG_ROLE, TAG_TRIAL
-from study.trainable import BARRIER_ENV, CPU_FOR_GPU_ENV
+from study.tracking.runs import TAG_ROLE, TAG_TRIAL
 from tests.study.conftest import NULL, study_file
 
 pytestmark = pytest.mark.slow
@@ -78,7 +78,6 @@ def mlflow_server(tmp_path: Path):
 def two_nodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.setenv(CPU_FOR_GPU_ENV, "1")  # logical GPUs on a CPU machine: a rehearsal
-    monkeypatch.setenv(BARRIER_ENV, f"{tmp_path / 'barrier'}:8")  # trials wait for each other: 8 at once or fail
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 4, "num_gpus": 2})
     cluster.add_node(num_cpus=4, num_gpus=2)
     cluster.wait_for_nodes()
@@ -104,9 +103,11 @@ def test_eight_trials_share_four_gpus_on_two_nodes(study_env: Path, two_nodes, m
         check_cluster(spec.with_tracking_uri(mlflow_server), str(study_env / "studies"), explicit=False)
     check_cluster(spec.with_tracking_uri(mlflow_server), str(storage), explicit=True)  # every node sees the path
 
-    launch = subprocess.run([sys.executable, "-m", "study.launch", str(path), "--address", two_nodes.address,
-                             "--storage", str(storage), "--tracking-uri", mlflow_server],
-                            capture_output=True, text=True, timeout=600)
+    # the tests' launcher: trials wait for each other at a barrier, so 8 run at once or the study fails
+    hooked = [sys.executable, "-m", "tests.study.fault_hooks", "--barrier", f"{study_env / 'barrier'}:8", "--"]
+    launch = subprocess.run([*hooked, str(path), "--address", two_nodes.address, "--storage", str(storage),
+                             "--tracking-uri", mlflow_server], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
     study_dir = storage / spec.name
     records = trial_records(study_dir)

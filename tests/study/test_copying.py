@@ -12,8 +12,8 @@ import torch
 
 from deligan_core.data import load_dataset
 from deligan_core.metrics import Evaluator, keys
-from study.answer import answer
-from study.results import TrialRecord
+from study.report.answer import answer
+from study.results.records import TrialRecord
 from study.spec import load_spec
 from tests.study.conftest import study_file
 

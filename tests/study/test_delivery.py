@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from study.delivery import Delivery, unreachable
+from study.tracking.delivery import Delivery, unreachable
 
 
 def test_calls_wait_in_order_while_the_store_is_unreachable_and_go_out_when_it_answers() -> None:

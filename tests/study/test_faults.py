@@ -12,16 +12,16 @@ import torch
 from mlflow.tracking import MlflowClient
 
 import deligan_core
-
 from deligan_core.checkpoint import CHECKPOINT_NAME, checkpoint_digest, read_checkpoint
-from study.best import best_checkpoint
-from study.launch import run_study
 from study.protocol import CONFIRM_SEED_BASE
-from study.results import confirmed_results
+from study.results.analysis import confirmed_results
+from study.results.best import best_checkpoint
+from study.run.study_run import run_study
+from study.run.trainable import CPU_FOR_GPU_ENV
 from study.spec import load_spec
-from study.tracking import TAG_ROLE, TAG_TRIAL
-from study.trainable import CPU_FOR_GPU_ENV, CRASH_ENV
+from study.tracking.runs import TAG_ROLE, TAG_TRIAL
 from tests.study.conftest import NULL, study_file
+from tests.study.fault_hooks import Faults, hooked
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +32,10 @@ def _steps(client: MlflowClient, run_id: str, metric: str) -> list[int]:
 
 def test_crash_is_retried_from_checkpoint_and_divergence_fails_the_trial(study_env: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(CRASH_ENV, "40")  # every trial crashes once, right after reporting step 40
     path = study_file(study_env, grid={"lr_g": [5e-4, 1e30]}, search=None, trials_per_cell=1, seeds=2,
                       confirm={"seeds": 2, "eval_samples": 200}, scheduler={"type": "fifo"}, max_failures=1)
     spec = load_spec(path)
-    outcome = run_study(spec)
+    outcome = run_study(spec, train=hooked(Faults(crash_at=40)))  # every trial crashes once, after step 40
 
     assert not outcome.interrupted
     search = [r for r in outcome.records if r.phase == "search"]

@@ -21,13 +21,14 @@ from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from study.protocol import DIVERGED_KEY
-from study.results import trial_records
+from study.results.records import trial_records
 from study.spec import load_spec
-from study.tracking import TAG_LOST, TAG_ROLE, TAG_TRIAL
-from study.trainable import NAN_ENV
+from study.tracking.runs import TAG_LOST, TAG_ROLE, TAG_TRIAL
 from tests import servers
 from tests.processes import cmdline, descendants, kill_driver
 from tests.study.conftest import NULL, study_file
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 STEPS, EVERY = 6000, 600  # about 8 s a trial: 12 trials keep 2 workers busy for a minute
@@ -111,8 +112,9 @@ def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_no
     path = study_file(study_env, trials_per_cell=TRIALS // 2, seeds=1, confirm=NULL, scheduler={"type": "fifo"},
                       train={"steps": STEPS, "eval_every": EVERY, "eval_samples": 200}, tracking={"uri": uri},
                       max_failures=3)
-    env = {**os.environ, NAN_ENV: str(study_env / "nan-claim")}
-    command = [sys.executable, "-m", "study.launch", str(path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # the launcher below is the tests' own
+    command = [sys.executable, "-m", "tests.study.fault_hooks", "--nan-once", str(study_env / "nan-claim"), "--",
+               str(path)]
     log = study_env / "server.log"
     server = servers.start(server_args, port, log)
     client = MlflowClient(uri)

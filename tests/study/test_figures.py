@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from matplotlib.collections import PathCollection
 
-from study.figures import comparison_figure, curves_figure, pareto_figure, training_figure
-from study.report import study_figures_of
-from study.results import TrialRecord, pareto_records
+from study.report.build import study_figures_of
+from study.report.figures import comparison_figure, curves_figure, pareto_figure, training_figure
+from study.results.analysis import pareto_records
+from study.results.records import TrialRecord
+from study.results.stats import bootstrap_interval
 from study.spec import load_spec
-from study.stats import bootstrap_interval
 from tests.study.conftest import study_file
 
 GAN10, GAN50, DELI10, DELI50 = ("per_class=10,model=gan", "per_class=50,model=gan",

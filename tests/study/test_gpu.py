@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from study.gpu import apply_memory_share, gpu_fit_error, gpu_slots, memory_fraction
+from study.run.gpu import apply_memory_share, gpu_fit_error, gpu_slots, memory_fraction
 
 
 @pytest.mark.parametrize("gpu, fraction", [(0.25, 0.25), (0.5, 0.5), (0.3, 0.3), (0, None), (1, None), (2, None)])

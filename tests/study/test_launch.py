@@ -30,15 +30,18 @@ from optuna.trial import TrialState
 import deligan_core
 from deligan_core.checkpoint import BEST_MARKER, CHECKPOINT_NAME, read_checkpoint
 from deligan_core.metrics.pinned import manifest
-from study.answer import answer
-from study.best import best_checkpoint
-from study.launch import StudyError, main, run_study
+from study.launch import main
 from study.protocol import CONFIRM_SEED_BASE, TrialConfig
-from study.results import best_search_record, pareto_records, trial_records
-from study.search import load_search, optuna_storage
-from study.space import baseline_point
+from study.report.answer import answer
+from study.results.analysis import best_search_record, pareto_records
+from study.results.best import best_checkpoint
+from study.results.records import optuna_storage, trial_records
+from study.run.errors import StudyError
+from study.run.search import load_search
+from study.run.space import baseline_point
+from study.run.study_run import run_study
 from study.spec import load_spec
-from study.tracking import TAG_PARETO, TAG_ROLE, TAG_TRIAL
+from study.tracking.runs import TAG_PARETO, TAG_ROLE, TAG_TRIAL
 from tests.study.conftest import NULL, SPACES, study_file
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from playwright.sync_api import expect
 
 from study.launch import main
-from study.ui import DEFAULT_UI
+from study.tracking.ui import DEFAULT_UI
 from tests import servers
 from tests.browser import open_page
 from tests.servers import free_port

@@ -9,10 +9,10 @@ import pytest
 import ray
 from mlflow.tracking import MlflowClient
 
-import study.launch
-from study.launch import run_study
+import study.run.study_run
+from study.run.study_run import run_study
 from study.spec import load_spec
-from study.tracking import TAG_ROLE
+from study.tracking.runs import TAG_ROLE
 from tests.study.conftest import study_file
 
 
@@ -34,7 +34,7 @@ def test_an_exception_inside_the_study_ends_its_parent_run(one_cpu_ray, study_en
     def broken(*args, **kwargs):
         raise error("injected inside the study")
 
-    monkeypatch.setattr(study.launch, "real_reference", broken)  # the first step under the open parent run
+    monkeypatch.setattr(study.run.study_run, "real_reference", broken)  # the first step under the open parent run
     spec = load_spec(study_file(study_env, name="parent", trials_per_cell=1, search=None, grid=None))
     with pytest.raises(error, match="injected"):
         run_study(spec)

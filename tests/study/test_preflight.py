@@ -13,8 +13,14 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from study.preflight import (PREFLIGHT_ARTIFACT, PreflightError, check_artifacts, check_folder, check_own_state,
-                             check_tracking)
+from study.run.preflight import (
+    PREFLIGHT_ARTIFACT,
+    PreflightError,
+    check_artifacts,
+    check_folder,
+    check_own_state,
+    check_tracking,
+)
 from tests.study.test_cluster import mlflow_server  # noqa: F401 (a fixture)
 
 

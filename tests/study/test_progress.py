@@ -7,8 +7,8 @@ import io
 import re
 from dataclasses import dataclass, field
 
-from study.progress import ProgressLine
 from study.protocol import FINAL_KEY
+from study.run.progress import ProgressLine
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Trial:
 
 def test_each_result_prints_cell_step_objective_and_where_the_phase_stands(monkeypatch) -> None:
     clock = iter([0.0, 60.0, 120.0, 180.0]).__next__
-    monkeypatch.setattr("study.progress.time.monotonic", clock)
+    monkeypatch.setattr("study.run.progress.time.monotonic", clock)
     out = io.StringIO()
     progress = ProgressLine("search", planned=4, steps=1000, objective="kid", stream=out)
     a, b = Trial("a", "model=gan"), Trial("b", "model=deligan")

@@ -14,11 +14,12 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from deligan_core.metrics.cache import CACHE_ENV
-from study.answer import fmt
-from study.launch import StudyOutcome, run_study
-from study.report import REPORT_DIR, REPORT_NAME, main
+from study.report.answer import fmt
+from study.report.build import REPORT_DIR, REPORT_NAME
+from study.report.cli import main
+from study.run.study_run import StudyOutcome, run_study
 from study.spec import load_spec
-from study.tracking import TAG_ROLE
+from study.tracking.runs import TAG_ROLE
 from tests.browser import open_page
 from tests.study.conftest import study_file
 

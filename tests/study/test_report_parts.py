@@ -14,13 +14,20 @@ import torch
 
 from deligan_core import RunConfig, Trainer, load
 from deligan_core.metrics import keys
-from study.answer import answer, study_state
-from study.results import TrialRecord, confirmed_results
-from study.sample_figures import COLUMNS, ROWS, model_panel, nearest_training_images, sample_figures, training_data
-from study.search import optuna_storage
-from study.search_figures import MIN_IMPORTANCE_TRIALS, cell_importances
+from study.report.answer import answer, study_state
+from study.report.sample_figures import (
+    COLUMNS,
+    ROWS,
+    model_panel,
+    nearest_training_images,
+    sample_figures,
+    training_data,
+)
+from study.report.search_figures import MIN_IMPORTANCE_TRIALS, cell_importances
+from study.results.analysis import confirmed_results
+from study.results.records import TrialRecord, optuna_storage
+from study.results.stats import expected_best
 from study.spec import load_spec
-from study.stats import expected_best
 from tests.study.conftest import study_file
 from tests.study.test_figures import DELI10, DELI50, GAN10, GAN50, _confirm, _search
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from study.results import (TrialRecord, best_confirmed, best_search_record, compare_cells, confirmed_results,
-                           markdown_tables, pareto_records, study_summary)
+from study.results.analysis import best_confirmed, best_search_record, compare_cells, confirmed_results, pareto_records
+from study.results.records import TrialRecord
+from study.results.stats import holm, paired_comparison
+from study.results.tables import markdown_tables, study_summary
 from study.spec import load_spec
-from study.stats import holm, paired_comparison
 from tests.study.conftest import study_file
 
 

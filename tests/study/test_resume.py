@@ -27,14 +27,16 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from deligan_core.checkpoint import CHECKPOINT_NAME, read_checkpoint
-from study.best import best_checkpoint
-from study.launch import INTERRUPTED_EXIT, run_study
+from study.launch import INTERRUPTED_EXIT
 from study.protocol import CONFIRM_SEED_BASE
-from study.results import best_search_record, experiment_records, pareto_records, trial_records
-from study.search import load_search, optuna_storage
-from study.space import baseline_point
+from study.results.analysis import best_search_record, pareto_records
+from study.results.best import best_checkpoint
+from study.results.records import experiment_records, optuna_storage, trial_records
+from study.run.search import load_search
+from study.run.space import baseline_point
+from study.run.study_run import run_study
 from study.spec import load_spec
-from study.tracking import TAG_LOST, TAG_PARETO, TAG_ROLE, TAG_TRIAL
+from study.tracking.runs import TAG_LOST, TAG_PARETO, TAG_ROLE, TAG_TRIAL
 from tests.processes import kill_driver
 from tests.study.conftest import NULL, study_file
 

@@ -19,8 +19,9 @@ from ray.tune.experiment import Trial
 from ray.tune.search import Searcher
 
 from study.protocol import TrialConfig, group_result
-from study.search import PerCellScheduler, StudySearch, optuna_storage
-from study.space import baseline_point
+from study.results.records import optuna_storage
+from study.run.search import PerCellScheduler, StudySearch
+from study.run.space import baseline_point
 from study.spec import load_spec
 from tests.study.conftest import study_file
 

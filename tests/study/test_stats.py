@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from study.stats import bootstrap_interval, holm, paired_comparison
+from study.results.stats import bootstrap_interval, holm, paired_comparison
 
 
 def test_holm_matches_the_step_down_rule_by_hand() -> None:

@@ -11,7 +11,8 @@ from ray import tune
 
 from deligan_core import RunConfig, Trainer
 from deligan_core.checkpoint import CHECKPOINT_NAME
-from study.trainable import restorable_checkpoint, seed_dir
+from study.protocol import seed_dir
+from study.run.trainable import restorable_checkpoint
 
 SEEDS = (0, 1)
 

@@ -10,9 +10,17 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from study.spec import StudySpec, load_spec
-from study.tracking import NOTE_LIMIT, TAG_NOTE, describe_study_run
-from study.ui import (DEFAULT_UI, RUN_NAME_COLUMN, VIEW_TAG, open_study_view, runs_view_link, runs_view_state,
-                      study_view_state, ui_base_url)
+from study.tracking.runs import NOTE_LIMIT, TAG_NOTE, describe_study_run
+from study.tracking.ui import (
+    DEFAULT_UI,
+    RUN_NAME_COLUMN,
+    VIEW_TAG,
+    open_study_view,
+    runs_view_link,
+    runs_view_state,
+    study_view_state,
+    ui_base_url,
+)
 from tests.study.conftest import study_file
 
 

@@ -18,9 +18,8 @@ from mlflow.artifacts import download_artifacts
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from deligan_core import RunConfig, load_dataset
-from deligan_core.resolve import resolve_config
-from study.gpu import gpu_fit_error
+from deligan_core import load_dataset
+from study.run.gpu import gpu_fit_error
 from study.spec import StudySpec, config_key
 
 HTTP_TIMEOUT_S = 5.0
@@ -122,7 +121,7 @@ def check_data(spec: StudySpec) -> None:
     per process: the launcher's real-data reference reads them again from memory.)"""
     searched = [p for n, p in spec.search.items() if config_key(n) == "data.per_class"]
     for cell in spec.cells():
-        data = resolve_config(RunConfig.from_dict(spec.run_dict(cell.values), source=spec.source)).data
+        data = spec.config_for(cell.values).data
         per_class = data.per_class
         if searched:
             param = searched[0]
@@ -135,7 +134,7 @@ def check_data(spec: StudySpec) -> None:
 
 
 def check_local_gpus(spec: StudySpec) -> None:
-    """On a local Ray instance, trials asking for GPUs this machine lacks would wait for ever (`study.gpu`)."""
+    """On a local Ray instance, trials asking for GPUs this machine lacks would wait for ever (`study.run.gpu`)."""
     error = gpu_fit_error(spec.resources.gpu, [float(torch.cuda.device_count())], max_concurrent=spec.max_concurrent)
     if error is not None:
         raise PreflightError(f"{spec.source}: {error} (a local Ray instance on this machine: no --address)")

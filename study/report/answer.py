@@ -16,11 +16,11 @@ import math
 from dataclasses import dataclass
 
 from deligan_core.metrics import keys
-from study.protocol import BEST_ROLE, CONFIRM, SEARCH
-from study.results import (UNFINISHED, CellComparison, Confirmed, TrialRecord, best_search_record, compare_cells,
-                           confirmed_results)
+from study.protocol import BEST_ROLE, CONFIRM, SEARCH, UNFINISHED
+from study.results.analysis import CellComparison, Confirmed, best_search_record, compare_cells, confirmed_results
+from study.results.records import TrialRecord
+from study.results.stats import significant
 from study.spec import StudySpec
-from study.stats import significant
 
 
 @dataclass(frozen=True)

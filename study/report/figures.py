@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 
 from deligan_core.metrics import keys
 from study.protocol import BEST_ROLE, COMPLETE, CONFIRM, SEARCH
-from study.results import (Confirmed, TrialRecord, best_search_record, confirmed_results, pareto_records,
-                           report_metrics)
+from study.results.analysis import Confirmed, best_search_record, confirmed_results, pareto_records, report_metrics
+from study.results.records import TrialRecord
 from study.spec import Cell, StudySpec
 
 

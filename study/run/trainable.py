@@ -8,7 +8,7 @@ A restarted trial resumes every seed from `tune.get_checkpoint()` (or, when a ki
 emptied, the trial's newest checkpoint that reads back whole). A confirmation trial scores
 `final_eval_samples` samples once training ends and reports that as its final result. Torch threads
 follow the trial's CPUs; a trial given GPUs trains on CUDA (capped at its share of the GPU's memory when given
-a fraction, `study.gpu`), a trial given none never touches CUDA. A trial given GPUs on a node where CUDA is
+a fraction, `study.run.gpu`), a trial given none never touches CUDA. A trial given GPUs on a node where CUDA is
 unavailable (no driver, or one too old for torch's CUDA) fails at once with that reason rather than train on
 the CPU unnoticed, unless $DELIGAN_CPU_FOR_GPU_TRIALS=1 (a rehearsal with logical GPUs). A diverging run
 reports `diverged` with its reason and ends (a retry would diverge again).
@@ -21,7 +21,6 @@ import math
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +29,20 @@ import ray
 import torch
 from ray import tune
 
-from deligan_core import DivergenceError, EvalEvent, RunConfig, SeedGroup, Trainer
-from deligan_core.checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint
+from deligan_core import DivergenceError, RunConfig, Trainer, fit_seeds
+from deligan_core.checkpoint import CheckpointError, read_checkpoint
 from deligan_core.metrics import make_evaluator
-from study.gpu import apply_memory_share
-from study.protocol import DIVERGED_KEY, FAILURE_KEY, FINAL_KEY, TrialConfig, group_result
+from study.protocol import (
+    DIVERGED_KEY,
+    FAILURE_KEY,
+    FINAL_KEY,
+    SAMPLES_PREFIX,
+    TrialConfig,
+    group_result,
+    seed_checkpoint,
+)
+from study.run.gpu import apply_memory_share
 
-CRASH_ENV = "DELIGAN_STUDY_CRASH_AT_STEP"  # fault injection for tests: crash once, right after this step's report
-BARRIER_ENV = "DELIGAN_STUDY_START_BARRIER"  # for tests: "DIR:N" holds each trial until N trials have started
-NAN_ENV = "DELIGAN_STUDY_NAN_ONCE"  # fault injection for tests: "DIR": the first trial to claim DIR gets NaN weights
-SAMPLES_PREFIX = "samples_"
 CPU_FOR_GPU_ENV = "DELIGAN_CPU_FOR_GPU_TRIALS"  # "1": a trial given logical GPUs trains on the CPU (rehearsals)
 
 
@@ -47,13 +50,16 @@ CPU_FOR_GPU_ENV = "DELIGAN_CPU_FOR_GPU_TRIALS"  # "1": a trial given logical GPU
 logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
 
 
-class InjectedCrash(RuntimeError):
-    """Raised once per trial at the step named by DELIGAN_STUDY_CRASH_AT_STEP."""
+class TrialHooks:
+    """The seam where a test injects faults into a trial (`train_trial(..., hooks=...)`); a study's own trials
+    run with these, which do nothing."""
 
+    def started(self, trial_id: str) -> None:
+        """The trial starts (before its seeds are built)."""
 
-def seed_dir(index: int) -> str:
-    """The sub-directory of a trial checkpoint that holds seed `index`'s checkpoint."""
-    return f"seed{index}"
+    def reported(self, step: int, trainers: dict[int, Trainer], *, first: bool, restored: bool) -> None:
+        """The trial reported (and checkpointed) step `step`; `first`: its first report of this run, `restored`:
+        it resumed from a checkpoint."""
 
 
 def restorable_checkpoint(checkpoint: tune.Checkpoint | None, seeds: tuple[int, ...]) -> tune.Checkpoint | None:
@@ -81,17 +87,16 @@ def _readable(checkpoint: tune.Checkpoint, seeds: tuple[int, ...]) -> bool:
     with checkpoint.as_directory() as directory:
         try:
             for index in seeds:
-                read_checkpoint(Path(directory) / seed_dir(index) / CHECKPOINT_NAME)
+                read_checkpoint(seed_checkpoint(directory, index))
         except CheckpointError:
             return False
     return True
 
 
-def train_trial(config: dict[str, Any]) -> None:
+def train_trial(config: dict[str, Any], *, hooks: TrialHooks | None = None) -> None:
     """Train one seed group (`config`: a `study.protocol.TrialConfig` dict), reporting to Tune."""
-    trial = TrialConfig.from_dict(config)
-    if os.environ.get(BARRIER_ENV):
-        _wait_at_barrier(os.environ[BARRIER_ENV], tune.get_context().get_trial_id())
+    trial, hooks = TrialConfig.from_dict(config), hooks or TrialHooks()
+    hooks.started(tune.get_context().get_trial_id())
     resources = tune.get_context().get_trial_resources().required_resources
     gpus = resources.get("GPU", 0)
     if gpus > 0 and not torch.cuda.is_available() and os.environ.get(CPU_FOR_GPU_ENV) != "1":
@@ -113,25 +118,22 @@ def train_trial(config: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             for index, trainer in trainers.items():
-                trainer.restore(Path(directory) / seed_dir(index) / CHECKPOINT_NAME)
+                trainer.restore(seed_checkpoint(directory, index))
     first = trainers[trial.seeds[0]]
     info = {"cell": trial.cell, "phase": trial.phase, "role": trial.role, "device": device,
             "restored_from": first.step, "node_id": ray.get_runtime_context().get_node_id(),
             "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
             "gpu_memory_fraction": "" if share is None else str(share), **first.eval_network()}
-    crash_at = int(os.environ.get(CRASH_ENV, "0")) if checkpoint is None else 0
     steps, every = first.config.train.steps, first.config.train.eval_every
     ends = sorted({*range(every, steps + 1, every), steps} - {0})
     try:
         for end in (e for e in ends if e > first.step):
-            per_seed = _train_until(trainers, end, batched=trial.batched)
+            per_seed = dict(zip(trainers, fit_seeds(trainers.values(), stop_at=end, batched=trial.batched,
+                                                         announce=False)))
             final = end >= steps and trial.final_eval_samples is None
             _report(trial, trainers, {**group_result(per_seed, trial.metrics), **info, "step": end, FINAL_KEY: final})
-            if end == crash_at:
-                raise InjectedCrash(f"injected crash after step {crash_at} ({CRASH_ENV})")
-            if end == ends[0] and checkpoint is None and os.environ.get(NAN_ENV):
-                _poison_once(os.environ[NAN_ENV], trainers)
+            hooks.reported(end, trainers, first=end == ends[0], restored=checkpoint is not None)
         if trial.final_eval_samples is not None:
             per_seed = {index: _final_scores(trainer, trial.final_eval_samples) for index, trainer in trainers.items()}
             _report(trial, trainers, {**group_result(per_seed, trial.metrics), **info, "step": steps,
@@ -139,18 +141,6 @@ def train_trial(config: dict[str, Any]) -> None:
     except DivergenceError as err:
         tune.report({**info, **{m: math.nan for m in trial.metrics}, "step": first.step, FINAL_KEY: False,
                      DIVERGED_KEY: True, FAILURE_KEY: str(err)})
-
-
-def _train_until(trainers: dict[int, Trainer], end: int, *, batched: bool) -> dict[int, dict[str, float]]:
-    """Each seed's metrics at step `end`: the seeds trained as one batched group, or one after the other."""
-    if batched and len(trainers) > 1:
-        return dict(zip(trainers, SeedGroup(trainers.values()).fit(stop_at=end)))
-    per_seed = {}
-    for index, trainer in trainers.items():
-        events: list[EvalEvent] = []
-        trainer.fit(events.append, stop_at=end)
-        per_seed[index] = events[-1].metrics
-    return per_seed
 
 
 def _final_scores(trainer: Trainer, n: int) -> dict[str, float]:
@@ -162,32 +152,6 @@ def _final_scores(trainer: Trainer, n: int) -> dict[str, float]:
 def _report(trial: TrialConfig, trainers: dict[int, Trainer], metrics: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as directory:
         for index, trainer in trainers.items():
-            trainer.save(Path(directory) / seed_dir(index) / CHECKPOINT_NAME)
+            trainer.save(seed_checkpoint(directory, index))
         trainers[trial.seeds[0]].save_sample_grid(Path(directory) / f"{SAMPLES_PREFIX}{int(metrics['step']):07d}.png")
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
-
-
-def _poison_once(directory: str, trainers: dict[int, Trainer]) -> None:
-    """Test hook: the first trial to claim `directory` fills its generators' weights with NaN, so its next
-    step diverges (the trainer's own NaN check, not a simulated one, ends it)."""
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    try:
-        os.close(os.open(Path(directory) / "claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return
-    with torch.no_grad():
-        for trainer in trainers.values():
-            for parameter in trainer.generator.parameters():
-                parameter.fill_(math.nan)
-
-
-def _wait_at_barrier(spec: str, trial_id: str, timeout_s: float = 300) -> None:
-    """Test hook: announce this trial in DIR, then wait until N trials have (so N run at once, or it fails)."""
-    directory, count = spec.rsplit(":", 1)
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    (Path(directory) / trial_id).touch()
-    deadline = time.monotonic() + timeout_s
-    while len(list(Path(directory).iterdir())) < int(count):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{BARRIER_ENV}: fewer than {count} trials started within {timeout_s} s")
-        time.sleep(0.1)

@@ -16,12 +16,11 @@ import optuna
 from matplotlib.figure import Figure
 from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 
-from study.figures import panel_grid
-from study.protocol import COMPLETE, PRUNED, SEARCH
-from study.results import TrialRecord
-from study.search import OPTUNA_JOURNAL, optuna_storage
+from study.protocol import COMPLETE, FAIL, PRUNED, SEARCH
+from study.report.figures import panel_grid
+from study.results.records import OPTUNA_JOURNAL, TrialRecord, optuna_storage
+from study.results.stats import expected_best
 from study.spec import StudySpec
-from study.stats import expected_best
 
 FILLED = {COMPLETE: True, PRUNED: False}  # complete trials drawn filled, trials stopped early hollow
 MIN_IMPORTANCE_TRIALS = 4  # complete trials a cell needs before its importances mean anything
@@ -42,7 +41,7 @@ def search_strip_figure(records: list[TrialRecord], spec: StudySpec) -> Figure:
             ys = [v for r in mine if r.outcome == outcome and (v := r.value(metric)) is not None]
             axes.scatter(x + rng.uniform(-0.15, 0.15, len(ys)), ys, edgecolors="C0", s=28,
                          facecolors="C0" if filled else "none", label=f"{outcome} trial" if x == 0 else None)
-        failed = sum(r.outcome == "fail" for r in mine)
+        failed = sum(r.outcome == FAIL for r in mine)
         labels.append(cell.key + (f"\n({failed} failed)" if failed else ""))
     axes.set_xticks(range(len(cells)), labels, rotation=15, ha="right", fontsize="small")
     axes.set_ylabel(f"{metric} ({spec.objectives[0].mode})")

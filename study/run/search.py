@@ -24,16 +24,14 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from study.protocol import COMPLETE, FAIL, PRUNED, SEARCH, SEARCH_ROLE, TrialConfig, trial_outcome
-from study.space import baseline_point, cell_space, make_sampler
+from study.run.space import baseline_point, cell_space, make_sampler
 from study.spec import StudySpec
-
-OPTUNA_JOURNAL = "optuna.journal"  # the study's Optuna storage, in the study directory
 
 
 class PickledState:
     """Tune's save/restore for a searcher or scheduler: the whole instance state in one pickle file
     (the study directory is the user's own, written by the driver, as Ray's searchers do; unpickling runs
-    code, so `--resume` reads it only after `study.preflight.check_own_state`)."""
+    code, so `--resume` reads it only after `study.run.preflight.check_own_state`)."""
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -42,13 +40,6 @@ class PickledState:
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             self.__dict__.update(pickle.load(f))
-
-
-def optuna_storage(study_dir: str | Path) -> optuna.storages.BaseStorage:
-    """The Optuna journal storage of a study directory (one Optuna study per cell, named by the cell)."""
-    from optuna.storages.journal import JournalFileBackend
-
-    return optuna.storages.JournalStorage(JournalFileBackend(str(Path(study_dir) / OPTUNA_JOURNAL)))
 
 
 class StudySearch(PickledState, Searcher):

@@ -17,15 +17,13 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 import deligan_core
-from deligan_core.checkpoint import CHECKPOINT_NAME
 from deligan_core.data import DataSplit, load_dataset
 from deligan_core.grid import tile_images
 from deligan_core.metrics.classifiers import get_classifier
-from study.figures import numeric_dimension
-from study.protocol import BEST_ROLE
-from study.results import Confirmed
+from study.protocol import BEST_ROLE, seed_checkpoint
+from study.report.figures import numeric_dimension
+from study.results.analysis import Confirmed
 from study.spec import StudySpec
-from study.trainable import seed_dir
 
 ROWS, COLUMNS = 6, 8
 SAMPLE_SEED = 0
@@ -75,7 +73,7 @@ def _toy_panel(axes, generator: deligan_core.TrainedGenerator) -> None:
 def first_checkpoint(group: Confirmed) -> Path:
     """The checkpoint file of a confirmed configuration's first seed."""
     seed = min(group.checkpoints)
-    return Path(group.checkpoints[seed]) / seed_dir(seed) / CHECKPOINT_NAME
+    return seed_checkpoint(group.checkpoints[seed], seed)
 
 
 def sample_figures(confirmed: list[Confirmed], spec: StudySpec) -> list[tuple[str, Figure]]:

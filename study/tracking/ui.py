@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from mlflow.tracking import MlflowClient
 
 from study.spec import StudySpec
-from study.tracking import TAG_NOTE, TAG_PARETO
+from study.tracking.runs import TAG_NOTE, TAG_PARETO
 
 DEFAULT_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves a local store
 VIEW_TAG = "mlflow.sharedViewState."  # + key: a saved view of the Runs tab (MLflow's envelope, see `save_view`)
