@@ -2,7 +2,8 @@
 
 `hooked(hooks)` is `train_trial` with `hooks`, given to `run_study(..., train=...)`; for a study launched as its
 own process, ``python -m tests.study.fault_hooks [--crash-at STEP] [--barrier DIR:N] [--nan-once DIR] -- ARGS``
-runs ``python -m study.launch ARGS`` with them (its Ray workers import this module from the driver's path).
+runs ``python -m study.launch ARGS`` with them. Ray workers cannot import the `tests` package, so Ray pickles
+this module's functions and classes by value.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from ray import cloudpickle
 
 from deligan_core import Trainer
 from study.launch import main as launch
 from study.run.trainable import TrialHooks, train_trial
+
+if __name__ != "__main__":  # (run as a program, its functions are pickled by value anyway)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 class InjectedCrash(RuntimeError):
