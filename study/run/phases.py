@@ -44,7 +44,7 @@ class PhaseRunner:
 
     def confirm(self, configs: list[dict]) -> bool:
         """Run (or finish) the confirmation round that belongs to the latest search round."""
-        round_ = len(phase_dirs(self.study_dir, SEARCH))
+        round_ = max(1, len(phase_dirs(self.study_dir, SEARCH)))  # a study without a search has one round
         directory = round_dir(self.study_dir, CONFIRM, round_)
         if tune.Tuner.can_restore(directory):
             return self._resume(directory, self.trainable)
