@@ -57,8 +57,4 @@ def main(argv: list[str] | None = None, *, train: Callable[[dict[str, Any]], Non
 
 
 if __name__ == "__main__":
-    # Run from the importable module, not __main__: Tune pickles functions of this module (trial_dirname)
-    # into the study, and a restore from another process must find them by their real name.
-    from study.launch import main as study_main
-
-    sys.exit(study_main())
+    sys.exit(main())

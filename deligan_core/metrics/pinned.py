@@ -34,8 +34,7 @@ from torch import Tensor
 
 from deligan_core.data import DataSplit, load_dataset, network_images
 from deligan_core.metrics.heldout import partition_heldout
-from deligan_core.metrics.network import ClassifierSpec, EvalClassifier, EvalNetwork, build_network, \
-    split_calibration
+from deligan_core.metrics.network import ClassifierSpec, EvalClassifier, EvalNetwork, split_calibration
 
 logger = logging.getLogger(__name__)
 
@@ -108,14 +107,6 @@ def training_images(network: PinnedNetwork) -> tuple[tuple[Tensor, Tensor], tupl
                                                                   lambda: network_images(network.datasets[0]))()
     fit, held = split_calibration(y, network.spec.calibration_fraction)
     return (x[fit], y[fit]), (x[held], y[held])
-
-
-def build_pinned(network: PinnedNetwork, *, seeds: tuple[int, ...] = SEEDS,
-                 device: str | torch.device = "cpu") -> EvalNetwork:
-    """Train and calibrate `network`'s ensemble, one member per seed (`network.build_network`)."""
-    fit, calibration = training_images(network)
-    num_classes = int(fit[1].max()) + 1
-    return build_network(fit, calibration, num_classes, network.spec, seeds=list(seeds), device=torch.device(device))
 
 
 def file_digest(path: Path) -> str:

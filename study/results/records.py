@@ -80,6 +80,17 @@ def phase_dirs(study_dir: str | Path, phase: str) -> list[str]:
     return [str(p.resolve()) for p in sorted(found, key=lambda p: int(p.name.split("-")[1]) if "-" in p.name else 1)]
 
 
+def study_exists(study_dir: str) -> bool:
+    """Whether a study has run there: a Tune experiment of either phase (a study without a search has only
+    its confirmation)."""
+    return any(tune.Tuner.can_restore(f"{study_dir}/{phase}") for phase in (SEARCH, CONFIRM))
+
+
+def latest_round(study_dir: str | Path) -> int:
+    """The study's latest round: its number of search rounds, 1 for a study without a search."""
+    return max(1, len(phase_dirs(study_dir, SEARCH)))
+
+
 def round_dir(study_dir: str | Path, phase: str, round_: int) -> str:
     """The experiment directory of `phase` in round `round_` (1: the bare phase name)."""
     return f"{study_dir}/{phase if round_ == 1 else f'{phase}-{round_}'}"

@@ -22,10 +22,10 @@ def confirm_trials(spec: StudySpec, records: list[TrialRecord]) -> list[dict]:
     configs = []
     for cell in spec.cells():
         baseline = baseline_params(spec, cell.key, records)
-        best = best_search_record(records, spec, cell.key)
         if spec.trials_per_cell == 0:  # no search: the cell's one configuration is its best
             chosen = [(BEST_ROLE, baseline)]
         else:
+            best = best_search_record(records, spec, cell.key)
             chosen = [(BEST_ROLE, best.params)] if best is not None else []
             if best is None or best.params != baseline:
                 chosen.append((BASELINE_ROLE, baseline))

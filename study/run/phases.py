@@ -10,7 +10,7 @@ from ray import tune
 from ray.tune.schedulers import FIFOScheduler
 
 from study.protocol import CONFIRM, SEARCH, UNFINISHED
-from study.results.records import experiment_records, optuna_storage, phase_dirs, round_dir, trial_records
+from study.results.records import experiment_records, latest_round, optuna_storage, phase_dirs, round_dir, trial_records
 from study.run.progress import ProgressLine
 from study.run.search import FixedTrials, StudySearch, fail_lost_suggestions, make_scheduler
 from study.spec import StudySpec
@@ -29,7 +29,7 @@ class PhaseRunner:
         """Finish the last search round, then start a new one while a cell has fewer than trials_per_cell
         trials (a study resumed with a larger budget); True when interrupted."""
         rounds = phase_dirs(self.study_dir, SEARCH)
-        if rounds and self._resume(rounds[-1], self.trainable, search=True):
+        if rounds and self._resume(rounds[-1], search=True):
             return True
         done = {c.key: 0 for c in self.spec.cells()}
         for record in trial_records(self.study_dir, self.spec, phase=SEARCH) if rounds else []:
@@ -40,30 +40,28 @@ class PhaseRunner:
         name = round_dir(self.study_dir, SEARCH, len(rounds) + 1).rsplit("/", 1)[1]
         storage = optuna_storage(self.study_dir) if self.local else None
         searcher = StudySearch(self.spec, storage=storage, done=done)
-        return self._fit(name, searcher, make_scheduler(self.spec), missing, self.trainable)
+        return self._fit(name, searcher, make_scheduler(self.spec), missing)
 
     def confirm(self, configs: list[dict]) -> bool:
         """Run (or finish) the confirmation round that belongs to the latest search round."""
-        round_ = max(1, len(phase_dirs(self.study_dir, SEARCH)))  # a study without a search has one round
-        directory = round_dir(self.study_dir, CONFIRM, round_)
+        directory = round_dir(self.study_dir, CONFIRM, latest_round(self.study_dir))
         if tune.Tuner.can_restore(directory):
-            return self._resume(directory, self.trainable)
-        return self._fit(directory.rsplit("/", 1)[1], FixedTrials(configs), FIFOScheduler(), len(configs),
-                         self.trainable)
+            return self._resume(directory)
+        return self._fit(directory.rsplit("/", 1)[1], FixedTrials(configs), FIFOScheduler(), len(configs))
 
-    def _resume(self, directory: str, trainable: Any, *, search: bool = False) -> bool:
+    def _resume(self, directory: str, *, search: bool = False) -> bool:
         if not any(r.outcome == UNFINISHED for r in experiment_records(directory, self.spec)):
             return False
         lost = fail_lost_suggestions(directory) if search and self.local else []
         if lost:
             print(f"Optuna: {len(lost)} trials asked for after Tune's last record of {directory} (lost with the "
                   f"driver; suggested again) marked FAIL: {', '.join(lost)}", file=sys.stderr)
-        tuner = tune.Tuner.restore(directory, trainable=trainable, resume_unfinished=True)
+        tuner = tune.Tuner.restore(directory, trainable=self.trainable, resume_unfinished=True)
         tuner.fit()
         return any(r.outcome == UNFINISHED for r in experiment_records(directory, self.spec))
 
-    def _fit(self, name: str, searcher: Any, scheduler: Any, num_samples: int, trainable: Any) -> bool:
-        tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
+    def _fit(self, name: str, searcher: Any, scheduler: Any, num_samples: int) -> bool:
+        tuner = tune.Tuner(self.trainable, tune_config=tune.TuneConfig(
             search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
             max_concurrent_trials=self.spec.max_concurrent or trial_slots(self.spec), reuse_actors=True,
             trial_dirname_creator=trial_dirname), run_config=tune.RunConfig(

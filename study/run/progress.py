@@ -39,6 +39,9 @@ class ProgressLine(Callback):
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with its experiment state
         return {**self.__dict__, "stream": None}
 
+    def __setstate__(self, state: dict[str, Any]) -> None:  # restored by a new driver: its clock starts now
+        self.__dict__.update(state, started=time.monotonic())
+
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
         self._step[trial.trial_id] = int(result.get("step", 0))
         if result.get(FINAL_KEY):

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import ray
-from ray import tune
 
 from study.protocol import SEARCH
 from study.report.build import build_report
 from study.results.analysis import pareto_records
 from study.results.best import write_best_marker
-from study.results.records import SPEC_NAME, TrialRecord, study_spec, trial_records
+from study.results.records import SPEC_NAME, TrialRecord, study_exists, study_spec, trial_records
 from study.results.tables import study_summary
 from study.run.cluster import check_cluster, check_gpus, storage_root
 from study.run.confirm import confirm_trials
@@ -62,7 +61,7 @@ def run_study(spec: StudySpec, *, address: str | None = None, resume: bool = Fal
     study_dir = str(Path(root) / spec.name) if local else f"{root}/{spec.name}"
     uri = absolute_uri(spec.tracking.uri)
     preflight(spec, root, uri, local_ray=address is None and not ray.is_initialized())
-    exists = tune.Tuner.can_restore(f"{study_dir}/{SEARCH}")
+    exists = study_exists(study_dir)
     if resume and not exists:
         raise StudyError(f"{spec.source}: {study_dir}: nothing to resume (no study there); run without --resume "
                          f"to start it")

@@ -406,6 +406,10 @@ def test_without_a_search_each_cells_configuration_goes_straight_to_the_confirma
     first = answer(records, spec, outcome.real)[0]  # paired over the 3 seeds, as after a search
     assert re.match(r"At the only cell[,:] .*deligan.* gan on coverage \(higher is better\): [\d.]+ against", first)
     assert best_checkpoint(outcome.study_dir).is_relative_to(Path(outcome.study_dir) / "confirm")
+    with pytest.raises(StudyError, match="exists"):  # a study of this name is there, with no search phase
+        run_study(spec)
+    again = run_study(spec, resume=True)  # nothing left to run: the same records, reported again
+    assert not again.interrupted and sorted(r.trial_id for r in again.records) == sorted(r.trial_id for r in records)
 
 
 @pytest.mark.slow
