@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable
 
@@ -16,6 +17,8 @@ from study.run.search import FixedTrials, StudySearch, fail_lost_suggestions, ma
 from study.spec import StudySpec
 from study.tracking.callback import TrialTracker
 
+SNAPSHOT_WARNING_ENV = "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"
+
 
 class PhaseRunner:
     """Runs (or resumes) the Tune experiment of each phase, one round at a time, in the study directory."""
@@ -24,6 +27,10 @@ class PhaseRunner:
                  train: Callable[[dict[str, Any]], None]) -> None:
         self.spec, self.study_dir, self.tracker, self.local = spec, study_dir, tracker, local
         self.trainable = search_trainable(spec, train)
+        # Every report carries a checkpoint and so forces a snapshot of the experiment's state (kept small by
+        # num_to_keep=1); Tune warns when two trials do so within 5 s, as trials that evaluate in step do at
+        # every evaluation: a warning about sync cost, three lines each time, that says nothing of the study.
+        os.environ.setdefault(SNAPSHOT_WARNING_ENV, "0")
 
     def search(self) -> bool:
         """Finish the last search round, then start a new one while a cell has fewer than trials_per_cell

@@ -150,6 +150,9 @@ def _final_scores(trainer: Trainer, n: int) -> dict[str, float]:
 
 
 def _report(trial: TrialConfig, trainers: dict[int, Trainer], metrics: dict[str, Any]) -> None:
+    """Report `metrics` with the group's checkpoint; the step and the objectives first (Tune's progress table
+    shows the first four numbers of a result)."""
+    metrics = {**{k: metrics[k] for k in ("step", *trial.metrics) if k in metrics}, **metrics}
     with tempfile.TemporaryDirectory() as directory:
         for index, trainer in trainers.items():
             trainer.save(seed_checkpoint(directory, index))

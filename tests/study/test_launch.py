@@ -98,6 +98,8 @@ def test_smoke_study_end_to_end(local_ray, study_env: Path) -> None:
         for seed in r.seeds:  # one checkpoint per seed, at the group's step
             assert read_checkpoint(Path(r.checkpoint) / f"seed{seed}" / CHECKPOINT_NAME)["step"] == r.step
         assert list(Path(r.checkpoint).glob("*.png"))  # and a samples grid
+        first = json.loads((Path(r.checkpoint).parent / "result.json").read_text().splitlines()[0])
+        assert list(first)[:2] == ["step", spec.objectives[0].metric]  # the first columns of Tune's progress table
     for cell in cells:  # every cell ran its baseline configuration (in its first trial)
         assert [r.params for r in search if r.cell == cell].count(baseline_point(spec, spec.cell(cell))) >= 1
     search_seeds = {s for r in search for s in r.seeds}
