@@ -26,14 +26,17 @@ class ProgressLine(Callback):
         search 3/12 done, 2 running, 4:10 elapsed, about 12:30 left | per_class=10,model=gan step 400/2000 kid 0.0521
 
     The estimate assumes the remaining steps (planned trials x steps, less those trained; a trial stopped
-    early by ASHA counts as done) go at the pace so far. `phase` names the phase, `planned` its trials,
-    `steps` a trial's training steps, `objective` the metric shown."""
+    early by ASHA counts as done) go at the pace this driver has trained so far. A resumed study counts the
+    trials an earlier driver finished as done, and a trial restored from a checkpoint paces from its step.
+    `phase` names the phase, `planned` its trials, `steps` a trial's training steps, `objective` the metric
+    shown."""
 
     def __init__(self, phase: str, planned: int, steps: int, objective: str, stream: TextIO | None = None) -> None:
         self.phase, self.planned, self.steps, self.objective = phase, planned, steps, objective
         self.stream = stream
         self.started = time.monotonic()
         self._step: dict[str, int] = {}
+        self._restored_at: dict[str, int] = {}
         self._done: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with its experiment state
@@ -44,6 +47,7 @@ class ProgressLine(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
         self._step[trial.trial_id] = int(result.get("step", 0))
+        self._restored_at.setdefault(trial.trial_id, int(result.get("restored_from", 0)))
         if result.get(FINAL_KEY):
             self._done.add(trial.trial_id)
         value = result.get(self.objective)
@@ -60,12 +64,14 @@ class ProgressLine(Callback):
     def status(self, trials: list) -> str:
         """Where the phase stands: trials done of planned, running, elapsed, and the time left."""
         running = sum(t.status == "RUNNING" for t in trials)
-        done = len(self._done)
+        done = self._done | {t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR")}
         elapsed = time.monotonic() - self.started
-        trained = sum(self.steps if t in self._done else s for t, s in self._step.items())
-        left = max(self.planned * self.steps - trained, 0)
-        estimate = f", about {_clock(elapsed * left / trained)} left" if trained and left else ""
-        return f"{self.phase} {done}/{self.planned} done, {running} running, {_clock(elapsed)} elapsed{estimate}"
+        reached = sum(self.steps if t in done else s for t, s in self._step.items())
+        reached += self.steps * len(done - self._step.keys())  # finished before this driver started
+        left = max(self.planned * self.steps - reached, 0)
+        trained = sum(s - self._restored_at[t] for t, s in self._step.items())
+        estimate = f", about {_clock(elapsed * left / trained)} left" if trained > 0 and left else ""
+        return f"{self.phase} {len(done)}/{self.planned} done, {running} running, {_clock(elapsed)} elapsed{estimate}"
 
     def _print(self, line: str) -> None:
         print(line, file=self.stream or sys.stdout, flush=True)
