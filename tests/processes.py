@@ -36,10 +36,11 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def kill_driver(driver: subprocess.Popen) -> None:
+def kill_driver(driver: subprocess.Popen, ray_processes: list[int] | None = None) -> None:
     """SIGKILL a study's driver, then the Ray processes it started that outlive it (Ray's reaper stops the
-    driver's own Ray node within seconds; what it leaves is stopped here, by pid)."""
-    ray_processes = descendants(driver.pid)
+    driver's own Ray node within seconds; what it leaves is stopped here, by pid). `ray_processes`: the
+    driver's descendants listed beforehand, for a kill that cannot wait the moment a listing takes."""
+    ray_processes = descendants(driver.pid) if ray_processes is None else ray_processes
     driver.kill()
     driver.wait(timeout=60)
     time.sleep(3)

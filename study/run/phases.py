@@ -12,6 +12,7 @@ from ray.tune.schedulers import FIFOScheduler
 
 from study.protocol import CONFIRM, SEARCH, UNFINISHED
 from study.results.records import experiment_records, latest_round, optuna_storage, phase_dirs, round_dir, trial_records
+from study.run.checkpoint_repair import reinstate_deleted_checkpoints
 from study.run.progress import ProgressLine
 from study.run.search import FixedTrials, StudySearch, fail_lost_suggestions, make_scheduler
 from study.spec import StudySpec
@@ -57,8 +58,11 @@ class PhaseRunner:
         return self._fit(directory.rsplit("/", 1)[1], FixedTrials(configs), FIFOScheduler(), len(configs))
 
     def _resume(self, directory: str, *, search: bool = False) -> bool:
-        if not any(r.outcome == UNFINISHED for r in experiment_records(directory, self.spec)):
+        records = experiment_records(directory, self.spec)
+        if not any(r.outcome == UNFINISHED for r in records):
             return False
+        for line in reinstate_deleted_checkpoints(records):
+            print(line, file=sys.stderr)
         lost = fail_lost_suggestions(directory) if search and self.local else []
         if lost:
             print(f"Optuna: {len(lost)} trials asked for after Tune's last record of {directory} (lost with the "

@@ -4,14 +4,17 @@ Ctrl-C during the search, then --resume (the CLI in a subprocess, as a user runs
 completes exactly once (one MLflow run each), the interrupted ones continue from their checkpoints, the
 Optuna studies hold each trial once, and the confirmation runs after the search. A driver killed just
 after a trial started, before Tune recorded it: the resume deletes that trial's MLflow run, fails its Optuna
-trial and runs another in its place. A resume with a larger
-trials_per_cell (`run_study` on the module's Ray instance): only the missing trials run, in a new search
-round (`search-2`) that continues the same Optuna studies, then a new confirmation (`confirm-2`); any other
-change to the file is refused by the CLI; a multi-objective study's Pareto tags follow the extended fronts.
+trial and runs another in its place. A driver killed as Tune deletes a trial's older checkpoint, before it
+saves a state naming the newer one: the resume moves the newer one into the name and the trial continues. A
+resume with a larger trials_per_cell (`run_study` on the module's Ray instance): only the missing trials run,
+in a new search round (`search-2`) that continues the same Optuna studies, then a new confirmation
+(`confirm-2`); any other change to the file is refused by the CLI; a multi-objective study's Pareto tags
+follow the extended fronts.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -37,7 +40,7 @@ from study.run.space import baseline_point
 from study.run.study_run import run_study
 from study.spec import load_spec
 from study.tracking.runs import TAG_LOST, TAG_PARETO, TAG_ROLE, TAG_TRIAL
-from tests.processes import kill_driver
+from tests.processes import descendants, kill_driver
 from tests.study.conftest import NULL, study_file
 
 pytestmark = pytest.mark.slow
@@ -194,6 +197,43 @@ def test_a_trial_started_after_tunes_last_snapshot_is_dropped_everywhere_when_it
     # and the resumed driver said what it dropped
     assert f"trial {lost} was started by a driver killed before Tune recorded it" in output
     assert "Optuna: 1 trials asked for after Tune's last record" in output
+
+
+def test_a_driver_killed_as_tune_deletes_a_checkpoint_resumes_that_trial_from_the_newer_one(study_env: Path) -> None:
+    # Tune deletes a trial's older checkpoint when it registers the newer one and saves its state naming the newer
+    # one a moment later. The driver is killed as soon as an older checkpoint disappears: the saved state names a
+    # checkpoint that is gone, and the resume must continue that trial from the newer one, not fail it.
+    path = study_file(study_env, trials_per_cell=1, seeds=1, confirm=NULL, scheduler={"type": "fifo"},
+                      max_concurrent=1, train={"steps": 3000, "eval_every": 100, "eval_samples": 200})
+    spec = load_spec(path)
+    search_dir = study_env / "studies" / spec.name / "search"
+    env = {"TUNE_GLOBAL_CHECKPOINT_S": "1e9"}  # Tune's state is saved only after checkpoints, as it is forced to
+    log = study_env / "first.log"
+    with open(log, "w") as output:
+        first = subprocess.Popen([sys.executable, "-m", "study.launch", str(path)], cwd=study_env, stdout=output,
+                                 stderr=subprocess.STDOUT, env={**os.environ, "RAY_AUTH_MODE": "disabled",
+                                                                "PYTHONPATH": str(REPO), **env})
+    deadline = time.monotonic() + 240
+    while not (under_way := list(search_dir.glob("trial_*/checkpoint_000002"))):
+        assert first.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.05)
+    ray_processes = descendants(first.pid)
+    older = max(under_way[0].parent.glob("checkpoint_*"))
+    while older.exists():  # until Tune deletes it, having registered the trial's next checkpoint
+        assert first.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+    kill_driver(first, ray_processes)
+    (stale,) = [r for r in experiment_records(str(search_dir), spec) if r.outcome == "unfinished"]
+    assert stale.checkpoint == str(older), "the kill came after Tune had saved its state naming the newer checkpoint"
+
+    second = _launch(path, study_env, "--resume", env=env)
+    output = second.communicate(timeout=300)[0]
+    assert second.returncode == 0, output[-3000:]
+    records = trial_records(search_dir.parent, spec, phase="search")
+    assert len(records) == 2 and all(r.outcome == "complete" and r.step == 3000 for r in records), records
+    assert f"trial {stale.trial_id}: Tune's saved state names {older.name}, which Tune deleted" in output
+    reports = [json.loads(line) for line in (older.parent / "result.json").read_text().splitlines() if line]
+    restarts = [b["restored_from"] for a, b in zip(reports, reports[1:]) if b["restored_from"] != a["restored_from"]]
+    assert restarts == [stale.step + 100]  # it continued from the newer checkpoint, not from step 0
 
 
 def test_resume_with_a_larger_budget_runs_only_the_missing_trials(local_ray, study_env: Path) -> None:
