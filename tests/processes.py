@@ -36,6 +36,12 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+def launch_logged(command: list[str], directory: Path, env: dict[str, str], output: Path) -> subprocess.Popen:
+    """Start a study's driver with its output in a file (a pipe nobody reads would fill and stall it)."""
+    with open(output, "w") as log:
+        return subprocess.Popen(command, cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def kill_driver(driver: subprocess.Popen, ray_processes: list[int] | None = None) -> None:
     """SIGKILL a study's driver, then the Ray processes it started that outlive it (Ray's reaper stops the
     driver's own Ray node within seconds; what it leaves is stopped here, by pid). `ray_processes`: the

@@ -2,10 +2,9 @@
 
 Tune keeps one checkpoint per trial (`num_to_keep=1`): registering a trial's newer checkpoint deletes the older
 one at once, and the experiment's state naming the newer one is saved a moment later. A driver killed in that
-moment (a study killed with its session, here, after 24 minutes) leaves a state that names the deleted
-checkpoint, and `Tuner.restore` fails that trial outright ("does not exist on storage anymore"), losing its
-seed. The newer checkpoint is complete (Tune registered it only after the worker had written it), so it is
-moved into the name the state expects and the trial continues from it.
+moment leaves a state that names the deleted checkpoint, and `Tuner.restore` fails that trial outright ("does
+not exist on storage anymore"), losing its seed. The newer checkpoint is complete (Tune registered it only
+after the worker had written it), so it is moved into the name the state expects and the trial continues.
 """
 
 from __future__ import annotations

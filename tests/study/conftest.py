@@ -3,6 +3,7 @@ Ray instance per module."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,14 @@ def study_file(directory: Path, base: str = "smoke.yaml", filename: str = "study
     path = directory / filename
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def tune_restarts(results: Path) -> list[float]:
+    """`restored_from` at each restart of a trial, from Tune's record of its reports (`result.json`): a report
+    that does not follow on from the one before (its step not later, or its start point changed)."""
+    reports = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    return [b["restored_from"] for a, b in zip(reports, reports[1:])
+            if b["step"] <= a["step"] or b["restored_from"] != a["restored_from"]]
 
 
 @pytest.fixture

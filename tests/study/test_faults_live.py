@@ -25,8 +25,8 @@ from study.results.records import trial_records
 from study.spec import load_spec
 from study.tracking.runs import TAG_LOST, TAG_ROLE, TAG_TRIAL
 from tests import servers
-from tests.processes import cmdline, descendants, kill_driver
-from tests.study.conftest import NULL, study_file
+from tests.processes import cmdline, descendants, kill_driver, launch_logged
+from tests.study.conftest import NULL, study_file, tune_restarts
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,19 +55,6 @@ def _trial_steps(client: MlflowClient) -> dict[str, float]:
         return {}
     return {r.data.tags[TAG_TRIAL]: r.data.metrics.get("step", 0) for r in client.search_runs(
         [experiment.experiment_id], max_results=1000) if r.data.tags.get(TAG_ROLE) == "trial"}
-
-
-def _restarts(results: Path) -> list[float]:
-    """`restored_from` at each restart of a trial, from Tune's record of its reports: a report that does not
-    follow on from the one before (its step not later, or its start point changed)."""
-    reports = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    return [b["restored_from"] for a, b in zip(reports, reports[1:])
-            if b["step"] <= a["step"] or b["restored_from"] != a["restored_from"]]
-
-
-def _launch(command: list[str], directory: Path, env: dict[str, str], output: Path) -> subprocess.Popen:
-    with open(output, "w") as log:
-        return subprocess.Popen(command, cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _last_reports(study_dir: Path) -> dict[Path, dict]:
@@ -119,7 +106,7 @@ def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_no
     server = servers.start(server_args, port, log)
     client = MlflowClient(uri)
     output_of = {name: study_env / f"{name}.log" for name in ("first", "second")}  # files: a pipe would fill up
-    first = _launch(command, study_env, env, output_of["first"])
+    first = launch_logged(command, study_env, env, output_of["first"])
     second = None
     faults: list[str] = []
     killed: list[Path] = []  # the result files of the trials whose workers were killed
@@ -143,7 +130,7 @@ def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_no
         kill_driver(first)
         faults += ["tracking server stopped again", "driver killed while it was away"]
         server = servers.start(server_args, port, log)
-        second = _launch([*command, "--resume"], study_env, env, output_of["second"])
+        second = launch_logged([*command, "--resume"], study_env, env, output_of["second"])
         second.wait(timeout=600)
         assert second.returncode == 0, output_of["second"].read_text()[-3000:]
 
@@ -177,9 +164,9 @@ def test_killed_workers_a_divergence_a_killed_driver_and_a_server_outage_lose_no
             assert restored == sorted(restored), (trial_id, restored)  # never back to an earlier start
             restarted += restored[-1] > 0
         assert restarted >= 2, faults  # the killed trials continued from a checkpoint, not from step 0
-        assert all(_restarts(results) for results in killed), faults  # each restart is seen in Tune's record
+        assert all(tune_restarts(results) for results in killed), faults  # each restart is seen in Tune's record
         for record in records:  # Tune's own record of every report, restarts included: each one restored
-            restarts = _restarts(Path(record.checkpoint).parent / "result.json")
+            restarts = tune_restarts(Path(record.checkpoint).parent / "result.json")
             assert all(restored > 0 for restored in restarts), (record.trial_id, restarts)
         print(f"faults injected: {faults + ['one NaN divergence']}; trials {TRIALS}, lost 0, left RUNNING 0, "
               f"continued from a checkpoint {restarted}")

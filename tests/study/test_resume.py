@@ -14,7 +14,6 @@ follow the extended fronts.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -40,8 +39,8 @@ from study.run.space import baseline_point
 from study.run.study_run import run_study
 from study.spec import load_spec
 from study.tracking.runs import TAG_LOST, TAG_PARETO, TAG_ROLE, TAG_TRIAL
-from tests.processes import descendants, kill_driver
-from tests.study.conftest import NULL, study_file
+from tests.processes import descendants, kill_driver, launch_logged
+from tests.study.conftest import NULL, study_file, tune_restarts
 
 pytestmark = pytest.mark.slow
 STEPS, EVERY = 800, 100  # the interrupted study: trials long enough to be caught between two reports
@@ -209,10 +208,8 @@ def test_a_driver_killed_as_tune_deletes_a_checkpoint_resumes_that_trial_from_th
     search_dir = study_env / "studies" / spec.name / "search"
     env = {"TUNE_GLOBAL_CHECKPOINT_S": "1e9"}  # Tune's state is saved only after checkpoints, as it is forced to
     log = study_env / "first.log"
-    with open(log, "w") as output:
-        first = subprocess.Popen([sys.executable, "-m", "study.launch", str(path)], cwd=study_env, stdout=output,
-                                 stderr=subprocess.STDOUT, env={**os.environ, "RAY_AUTH_MODE": "disabled",
-                                                                "PYTHONPATH": str(REPO), **env})
+    first = launch_logged([sys.executable, "-m", "study.launch", str(path)], study_env,
+                          {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), **env}, log)
     deadline = time.monotonic() + 240
     while not (under_way := list(search_dir.glob("trial_*/checkpoint_000002"))):
         assert first.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
@@ -231,9 +228,8 @@ def test_a_driver_killed_as_tune_deletes_a_checkpoint_resumes_that_trial_from_th
     records = trial_records(search_dir.parent, spec, phase="search")
     assert len(records) == 2 and all(r.outcome == "complete" and r.step == 3000 for r in records), records
     assert f"trial {stale.trial_id}: Tune's saved state names {older.name}, which Tune deleted" in output
-    reports = [json.loads(line) for line in (older.parent / "result.json").read_text().splitlines() if line]
-    restarts = [b["restored_from"] for a, b in zip(reports, reports[1:]) if b["restored_from"] != a["restored_from"]]
-    assert restarts == [stale.step + 100]  # it continued from the newer checkpoint, not from step 0
+    # it continued from the newer checkpoint, not from step 0
+    assert tune_restarts(older.parent / "result.json") == [stale.step + 100]
 
 
 def test_resume_with_a_larger_budget_runs_only_the_missing_trials(local_ray, study_env: Path) -> None:
